@@ -1,0 +1,3 @@
+from cloudhp.cli import main
+
+main()

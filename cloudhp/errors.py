@@ -1,0 +1,86 @@
+"""One error tree for everything a user can cause or meet.
+
+Core code raises these and never prints or exits; the CLI renders them in one place
+(`cloudhp.cli.errors`), so every message has the same shape: what went wrong, and a
+hint naming what would be right.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    ENVIRONMENT = 5
+    REMOTE = 6
+    TIMEOUT = 7
+    INTERRUPTED = 130
+
+
+class CloudhpError(Exception):
+    """An expected failure: shown to the user as a message and a hint, no traceback."""
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "exit_status": int(self.exit_status),
+        }
+
+
+class UsageError(CloudhpError):
+    """The user asked for something malformed (a bad name, an even manager count, ...)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class NotFoundError(CloudhpError):
+    exit_status = ExitStatus.NOT_FOUND
+
+
+class ConflictError(CloudhpError):
+    exit_status = ExitStatus.CONFLICT
+
+
+class EnvironmentProblem(CloudhpError):
+    """This machine lacks something cloudhp needs (Docker, debootstrap, a kernel feature)."""
+
+    exit_status = ExitStatus.ENVIRONMENT
+
+
+class RemoteCommandError(CloudhpError):
+    """A command on a node failed; carries the command, exit code and the tail of output."""
+
+    exit_status = ExitStatus.REMOTE
+
+    def __init__(self, host: str, command: str, exited: int, output: str) -> None:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        super().__init__(
+            f"command on {host} exited with {exited}: {command}\n{tail}".rstrip(),
+            hint="run it by hand with `cloudhp ssh` to see more",
+        )
+        self.host = host
+        self.command = command
+        self.exited = exited
+        self.output = output
+
+
+class HostKeyMismatch(CloudhpError):
+    exit_status = ExitStatus.REMOTE
+
+
+class WaitTimeout(CloudhpError):
+    exit_status = ExitStatus.TIMEOUT
