@@ -40,6 +40,10 @@ class NodeSpec:
     cpus: float | None = None
     memory_mb: int | None = None
     docker_volume: str | None = None  # defaults to "<name>-docker"
+    mac_address: str | None = None  # on `network` (a port's MAC, for localcloud)
+    # More networks as (network, ip or None), connected before the first start so the
+    # node boots with every interface, like a VM with several ports.
+    extra_networks: list[tuple[str, str | None]] = field(default_factory=list)
 
     def seed_files(self) -> dict[str, bytes]:
         meta = {
@@ -107,8 +111,11 @@ def create_node(client: docker.DockerClient, spec: NodeSpec) -> Container:
         host_config=host_config,
         networking_config=networking,
         volumes=["/var/lib/docker"],
+        mac_address=spec.mac_address,
     )
     container = client.containers.get(created["Id"])
+    for extra, extra_ip in spec.extra_networks:
+        client.api.connect_container_to_network(container.id, extra, ipv4_address=extra_ip)
     container.put_archive("/", seed_archive(spec.seed_files()))
     container.start()
     return container
@@ -131,12 +138,6 @@ def wait_for_boot(container: Container, timeout: float = 120.0) -> str:
             raise WaitTimeout(f"node {container.name} stopped while booting:\n{log[-2000:]}")
         time.sleep(0.3)
     raise WaitTimeout(f"node {container.name} did not finish booting within {timeout:.0f}s")
-
-
-def host_keys_from_console(log: str) -> list[str]:
-    """The host public keys node-init prints, for pinning before the first SSH contact."""
-    prefix = "node-init: host key "
-    return [line[len(prefix) :].strip() for line in log.splitlines() if line.startswith(prefix)]
 
 
 def remove_node(client: docker.DockerClient, name: str) -> bool:

@@ -82,6 +82,27 @@ class KnownHosts:
         return TrustOnFirstUse()
 
 
+def console_host_keys(console: str) -> list[str]:
+    """Host public keys printed on a server's console, to pin them before first contact.
+
+    Understands cloud-init's `BEGIN SSH HOST KEY KEYS` block (real clouds) and the
+    `node-init: host key` lines of cloudhp's node image.
+    """
+    keys: list[str] = []
+    inside = False
+    for raw in console.splitlines():
+        line = raw.strip()
+        if "-----BEGIN SSH HOST KEY KEYS-----" in line:
+            inside = True
+        elif "-----END SSH HOST KEY KEYS-----" in line:
+            inside = False
+        elif inside and line.startswith(("ssh-", "ecdsa-")):
+            keys.append(" ".join(line.split()[:2]))
+        elif line.startswith("node-init: host key "):
+            keys.append(" ".join(line.split()[3:5]))
+    return list(dict.fromkeys(keys))
+
+
 def _b64(data: str) -> bytes:
     import base64
 

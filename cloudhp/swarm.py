@@ -113,10 +113,57 @@ def join_tokens(runner: Runner) -> JoinTokens:
 
 
 def ensure_joined(runner: Runner, token: str, manager_addr: str, advertise_addr: str) -> bool:
-    """Join the node to the Swarm; False when it is already part of it."""
-    if swarm_state(runner).active:
+    """Join the node to the Swarm; False when it is already part of it.
+
+    A join cut off midway leaves the node `pending` or in `error`: it leaves and joins
+    again, so an interrupted run can be completed.
+    """
+    state = swarm_state(runner)
+    if state.active:
         return False
+    if state.local_state in ("pending", "error"):
+        runner.run(["docker", "swarm", "leave", "--force"], check=False)
     runner.run(join_command(token, manager_addr, advertise_addr))
+    return True
+
+
+def node_labels(manager: Runner, node_id: str) -> dict[str, str]:
+    labels = docker_json(manager, ["node", "inspect", "--format", "{{json .Spec.Labels}}", node_id])
+    return dict(labels) if isinstance(labels, dict) else {}
+
+
+def label_command(node_id: str, labels: dict[str, str]) -> list[str]:
+    args = ["docker", "node", "update"]
+    for key, value in sorted(labels.items()):
+        args += ["--label-add", f"{key}={value}"]
+    return [*args, node_id]
+
+
+def ensure_labels(manager: Runner, node_id: str, labels: dict[str, str]) -> bool:
+    """Add the labels a node lacks; False when it had them all."""
+    current = node_labels(manager, node_id)
+    missing = {k: v for k, v in labels.items() if current.get(k) != v}
+    if not missing:
+        return False
+    manager.run(label_command(node_id, missing))
+    return True
+
+
+def overlay_command(name: str, encrypted: bool) -> list[str]:
+    args = ["docker", "network", "create", "--driver", "overlay", "--attachable"]
+    if encrypted:
+        args += ["--opt", "encrypted"]
+    return [*args, name]
+
+
+def ensure_overlay(manager: Runner, name: str, encrypted: bool = False) -> bool:
+    """Create the overlay network `name` unless it exists; False when it did."""
+    out = manager.run(  # type: ignore[attr-defined]
+        ["docker", "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}"]
+    ).stdout
+    if name in out.split():
+        return False
+    manager.run(overlay_command(name, encrypted))
     return True
 
 

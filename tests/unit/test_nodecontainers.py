@@ -3,7 +3,7 @@ import tarfile
 
 import yaml
 
-from cloudhp.nodecontainers import SEED_DIR, NodeSpec, host_keys_from_console, seed_archive
+from cloudhp.nodecontainers import SEED_DIR, NodeSpec, seed_archive
 
 
 def test_seed_files_carry_identity_keys_and_user_data():
@@ -28,8 +28,3 @@ def test_seed_archive_is_a_nocloud_directory():
         assert f"{SEED_DIR}/meta-data" in names and f"{SEED_DIR}/user-data" in names
         assert "var/lib/cloud" in names  # parents exist so put_archive can extract
         assert tar.getmember(f"{SEED_DIR}/user-data").mode == 0o600
-
-
-def test_host_keys_from_console():
-    log = "x\nnode-init: host key ssh-ed25519 AAAAC3 root@n1\nnode-init: sshd started\n"
-    assert host_keys_from_console(log) == ["ssh-ed25519 AAAAC3 root@n1"]

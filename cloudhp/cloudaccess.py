@@ -1,0 +1,47 @@
+"""From command-line choices to one authenticated openstacksdk Connection.
+
+`--cloud local` starts localcloud when it is not running and uses the clouds.yaml entry
+it writes; everything else goes through `cloudhp.credentials`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from openstack.connection import Connection
+
+from cloudhp.credentials import authenticate, connect, resolve_auth
+from cloudhp.errors import UsageError
+
+
+def open_cloud(
+    openrc: Path | None,
+    os_cloud: str | None,
+    cloud: str | None,
+    password_prompt: Callable[[str], str],
+    environ: Mapping[str, str] | None = None,
+) -> Connection:
+    environ = dict(os.environ if environ is None else environ)
+    if cloud is not None:
+        if cloud != "local":
+            raise UsageError(f"unknown --cloud {cloud!r}", hint="the only value is `local`")
+        if openrc or os_cloud:
+            raise UsageError("--cloud local cannot be combined with --openrc or --os-cloud")
+        os_cloud = start_localcloud()
+    auth = resolve_auth(openrc, os_cloud, environ, password_prompt)
+    conn = connect(auth)
+    authenticate(conn)
+    return conn
+
+
+def start_localcloud() -> str:
+    """Start (or find) the local cloud and return the clouds.yaml entry that reaches it."""
+    from cloudhp.localcloud import daemon
+    from cloudhp.localcloud.config import CLOUD_NAME, LocalCloudConfig, clouds_yaml_path
+
+    config = LocalCloudConfig()
+    daemon.start(config)
+    daemon.install_clouds_yaml(config, clouds_yaml_path())
+    return CLOUD_NAME
