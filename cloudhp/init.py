@@ -8,7 +8,7 @@ one, and `--workers 5` on a 3-worker cluster adds two.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import docker
 
@@ -67,7 +67,9 @@ def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
             known.pin(node.private_ip, 22, keys)
 
 
-def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
+def run_init(
+    ctx: ClusterContext, engine: docker.DockerClient, sequential: bool = False
+) -> InitReport:
     r = ctx.reporter
     spec = ctx.spec
     report = InitReport(spec.name)
@@ -85,34 +87,18 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
         built = golden.ensure_golden_image(ctx, images, engine)
         ph.changed = built.built
         report.golden_image = built.name
-    with r.phase("servers") as ph:
-        groups = {k: resource_name(spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
-        nodes, ph.changed = ensure_servers(ctx, built.image_id, key_name, groups)
+    groups = {k: resource_name(spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
+    if sequential:
+        # The old init.sh's way, kept as a benchmark baseline: one server at a time,
+        # each created, waited for, reached and joined before the next.
+        for workers in range(spec.workers + 1):
+            step = replace(ctx, spec=replace(spec, workers=workers))
+            nodes, runners = _nodes_and_swarm(step, built.image_id, key_name, groups)
+    else:
+        nodes, runners = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
-    runners = runners_for(ctx, nodes)
-    with r.phase("ssh"):
-        pin_host_keys(ctx, [n for n in nodes if not _pinned(ctx, n)])
-        swarm.in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
-    managers = [n for n in nodes if n.role == "manager"]
-    workers = [n for n in nodes if n.role == "worker"]
-    first = managers[0]
+    first = next(n for n in nodes if n.role == "manager")
     lead = runners[first.name]
-    with r.phase("swarm") as ph:
-        changed = swarm.ensure_swarm(lead, first.private_ip or "")
-        tokens = swarm.join_tokens(lead)
-        for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
-            joined = swarm.in_parallel(
-                lambda n, t=token: swarm.ensure_joined(
-                    runners[n.name], t, first.private_ip or "", n.private_ip or ""
-                ),
-                group,
-            )
-            changed = changed or any(joined)
-        for node in nodes:
-            node_id = swarm.swarm_state(runners[node.name]).node_id
-            labels = {"cloudhp.role": node.role, "cloudhp.ingress": str(node.ingress).lower()}
-            changed = swarm.ensure_labels(lead, node_id, labels) or changed
-        ph.changed = changed
     with r.phase("networks") as ph:
         made = [swarm.ensure_overlay(lead, o.name, o.encrypted) for o in spec.overlay_networks]
         ph.changed = any(made)
@@ -132,6 +118,40 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     report.phases = r.summary()
     save_cluster_record(ctx, report)
     return report
+
+
+def _nodes_and_swarm(
+    ctx: ClusterContext, image_id: str, key_name: str, groups: dict[str, str]
+) -> tuple[list[Node], dict[str, SSHRunner]]:
+    r = ctx.reporter
+    with r.phase("servers") as ph:
+        nodes, ph.changed = ensure_servers(ctx, image_id, key_name, groups)
+    runners = runners_for(ctx, nodes)
+    with r.phase("ssh"):
+        pin_host_keys(ctx, [n for n in nodes if not _pinned(ctx, n)])
+        swarm.in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
+    managers = [n for n in nodes if n.role == "manager"]
+    workers = [n for n in nodes if n.role == "worker"]
+    first = managers[0]
+    lead = runners[first.name]
+    lead_ip = first.private_ip or ""
+    with r.phase("swarm") as ph:
+        changed = swarm.ensure_swarm(lead, lead_ip)
+        tokens = swarm.join_tokens(lead)
+        for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
+            joined = swarm.in_parallel(
+                lambda n, t=token: swarm.ensure_joined(
+                    runners[n.name], t, lead_ip, n.private_ip or ""
+                ),
+                group,
+            )
+            changed = changed or any(joined)
+        for node in nodes:
+            node_id = swarm.swarm_state(runners[node.name]).node_id
+            labels = {"cloudhp.role": node.role, "cloudhp.ingress": str(node.ingress).lower()}
+            changed = swarm.ensure_labels(lead, node_id, labels) or changed
+        ph.changed = changed
+    return nodes, runners
 
 
 def _pinned(ctx: ClusterContext, node: Node) -> bool:

@@ -47,9 +47,11 @@ class KnownHosts:
             keys = self._load()
             for line in public_keys:
                 kind, data = line.split()[:2]
-                keys.add(
-                    host_entry(host, port), kind, paramiko.PKey.from_type_string(kind, _b64(data))
-                )
+                try:
+                    key = paramiko.PKey.from_type_string(kind, _b64(data))
+                except paramiko.UnknownKeyType:
+                    continue  # e.g. ssh-dss, which paramiko no longer speaks
+                keys.add(host_entry(host, port), kind, key)
             self._save(keys)
 
     def forget(self, host: str, port: int = 22) -> None:

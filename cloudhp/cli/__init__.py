@@ -51,6 +51,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from cloudhp.cli.cluster import init, ssh, status, teardown
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
@@ -58,6 +59,8 @@ def _register() -> None:
     main.add_command(images)
     main.add_command(demo)
     main.add_command(localcloud)
+    for command in (init, status, ssh, teardown):
+        main.add_command(command)
 
 
 _register()

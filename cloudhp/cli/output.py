@@ -42,11 +42,14 @@ def reporter_for(output: str) -> RecordingReporter:
 
 
 class _PlainReporter(RecordingReporter):
-    """One line per finished phase on stderr, for logs and CI."""
+    """A line when a phase starts and one when it ends, on stderr, for logs and CI."""
+
+    def _on_phase_start(self, record: Any) -> None:
+        click.echo(f"{record.name} started", err=True)
 
     def _on_phase_end(self, record: Any) -> None:
         mark = "changed" if record.changed else "unchanged"
-        click.echo(f"  {record.name}: {record.seconds:.1f}s {mark}", err=True)
+        click.echo(f"{record.name} done in {record.seconds:.1f}s ({mark})", err=True)
 
 
 def emit(output: str, data: Any, text: Callable[[], None]) -> None:

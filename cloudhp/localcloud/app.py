@@ -21,7 +21,8 @@ import logging
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cloudhp.localcloud import auth, faults, identity
+from cloudhp.localcloud import auth, compute, faults, identity, image, network, volumes
+from cloudhp.localcloud import heat as orchestration
 from cloudhp.localcloud.catalog import Service, microversion_headers, negotiate_microversion
 from cloudhp.localcloud.config import LocalCloudConfig
 from cloudhp.localcloud.store import Store
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 # Only services that really work belong here: the catalog advertises each of them.
 SERVICES: list[Service] = [
     identity.SERVICE,
+    network.SERVICE,
+    volumes.SERVICE,
+    compute.SERVICE,
+    image.SERVICE,
+    orchestration.SERVICE,
 ]
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8788
+# CLOUDHP_LOCALCLOUD_PORT lets tests and benchmarks run their own localcloud beside yours.
+DEFAULT_PORT = int(os.environ.get("CLOUDHP_LOCALCLOUD_PORT") or 8788)
 DEFAULT_TOKEN_LIFETIME = 12 * 3600
 REGION = "RegionOne"
 CLOUD_NAME = "cloudhp-local"
@@ -50,6 +51,15 @@ class LocalCloudConfig:
     public_url: str | None = None
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     region: str = REGION
+    # The host's address on localcloud's public Docker network, where the APIs also
+    # listen so that servers (containers) can reach them, e.g. for Heat signals.
+    service_address: str | None = None
+
+    @property
+    def signal_base_url(self) -> str | None:
+        if not self.service_address:
+            return None
+        return f"http://{self.service_address}:{self.port}"
 
     @property
     def base_url(self) -> str:

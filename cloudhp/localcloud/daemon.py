@@ -64,7 +64,6 @@ def serve(config: LocalCloudConfig, on_ready: Callable[[], None] | None = None) 
     Raises:
         ConflictError: another localcloud uses this data dir, or the port is taken.
     """
-    from cloudhp.localcloud.app import create_app
 
     running = read_pid(config)
     if running is not None and running != os.getpid():
@@ -72,11 +71,10 @@ def serve(config: LocalCloudConfig, on_ready: Callable[[], None] | None = None) 
             f"localcloud is already running for {config.data_dir} (pid {running})",
             hint="stop it with `cloudhp localcloud down`",
         )
-    app = create_app(config)
-    try:
-        server = make_server(config.host, config.port, app, threaded=True)
-    except OSError as exc:
-        raise _port_error(config, exc) from None
+    config, servers = make_servers(config)
+    server = servers[0]
+    for extra in servers[1:]:
+        threading.Thread(target=extra.serve_forever, name="localcloud-public", daemon=True).start()
     _write_json(config.pid_path, os.getpid())
     _write_json(
         config.runtime_path,
@@ -91,22 +89,63 @@ def serve(config: LocalCloudConfig, on_ready: Callable[[], None] | None = None) 
     )
 
     def on_term(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        for each in servers:
+            threading.Thread(target=each.shutdown, daemon=True).start()
 
     previous = signal.signal(signal.SIGTERM, on_term)
     log.info("localcloud serving on %s (data in %s)", config.base_url, config.data_dir)
     try:
         if on_ready is not None:
             on_ready()
+        threading.Thread(target=_seed, args=(config,), name="seed", daemon=True).start()
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        server.server_close()
+        for each in servers:
+            each.server_close()
         if read_pid(config) == os.getpid():
             config.pid_path.unlink(missing_ok=True)
         log.info("localcloud stopped")
+
+
+def _seed(config: LocalCloudConfig) -> None:
+    from cloudhp.localcloud.seed import seed_demo_project
+
+    try:
+        seed_demo_project(config)
+    except Exception:
+        log.exception("could not seed the demo project's network")
+
+
+def make_servers(config: LocalCloudConfig) -> tuple[LocalCloudConfig, list[Any]]:
+    """The app's HTTP servers: one on the configured address, one on the public gateway.
+
+    Servers are containers: they cannot reach the host's loopback, so the APIs also
+    listen on the host's address on localcloud's public Docker network (172.24.4.1),
+    which is what Heat signal URLs point at.
+    """
+    import dataclasses
+
+    import docker
+
+    from cloudhp.localcloud.app import create_app
+    from cloudhp.localcloud.network_backend import ensure_public_network
+
+    gateway = ensure_public_network(docker.from_env())
+    config = dataclasses.replace(config, service_address=gateway)
+    app = create_app(config)
+    hosts = [config.host] + ([gateway] if gateway != config.host else [])
+    servers = []
+    try:
+        for host in hosts:
+            servers.append(make_server(host, config.port, app, threaded=True))
+    except OSError as exc:
+        for each in servers:
+            each.server_close()
+        raise _port_error(config, exc) from None
+    return config, servers
 
 
 def _port_error(config: LocalCloudConfig, exc: OSError) -> CloudhpError:
@@ -292,6 +331,8 @@ def reset(config: LocalCloudConfig) -> dict[str, Any]:
     Raises:
         CloudhpError: a hook failed; the state is kept so reset can be retried.
     """
+    import cloudhp.localcloud.app  # noqa: F401  (the services register their hooks on import)
+
     stopped = stop(config)
     for hook in list(RESET_HOOKS):
         try:

@@ -35,3 +35,10 @@ def test_pinned_keys_are_written_0600_and_forgotten(tmp_path):
     assert "10.0.0.5" in loaded
     known.forget("10.0.0.5")
     assert "10.0.0.5" not in paramiko.HostKeys(str(known.path))
+
+
+def test_pinning_skips_key_types_paramiko_cannot_use(tmp_path):
+    key = ensure_keypair(tmp_path / "k")
+    known = KnownHosts(tmp_path / "known_hosts")
+    known.pin("10.0.0.6", 22, ["ssh-dss AAAAB3NzaC1kc3M=", key.public_key])
+    assert "10.0.0.6" in paramiko.HostKeys(str(known.path))

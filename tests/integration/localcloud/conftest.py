@@ -25,10 +25,8 @@ from typing import Any
 import openstack
 import pytest
 from openstack.connection import Connection
-from werkzeug.serving import make_server
 
 from cloudhp.localcloud import daemon
-from cloudhp.localcloud.app import create_app
 from cloudhp.localcloud.config import LocalCloudConfig, read_clouds_yaml
 from cloudhp.localcloud.store import Store
 
@@ -82,9 +80,9 @@ def _auth(entry: dict[str, Any]) -> dict[str, Any]:
 def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     data_dir = tmp_path_factory.mktemp("localcloud")
     config = LocalCloudConfig(data_dir=data_dir, port=_free_port(), token_lifetime=3600)
-    server = make_server(config.host, config.port, create_app(config), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="localcloud", daemon=True)
-    thread.start()
+    config, servers = daemon.make_servers(config)
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name="localcloud", daemon=True).start()
     clouds_yaml = data_dir / "client" / "clouds.yaml"
     daemon.install_clouds_yaml(config, clouds_yaml)
     clouds = read_clouds_yaml(clouds_yaml)["clouds"]
@@ -100,8 +98,9 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
     try:
         yield cloud
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
         for store in cloud._stores:
             store.close()
 

@@ -1,0 +1,74 @@
+"""How well `cloudhp init` parallelises, against a warm golden image, in one run.
+
+Prints, for one localcloud on this machine:
+- init with 2 workers and with 6 workers (fresh clusters, golden image already built),
+  per-phase durations, and the ratio 6w/2w (1.0 would be perfect parallelism; 7/3 = 2.33
+  is what a one-at-a-time tool would show for these node counts);
+- a sequential baseline for the 6-worker cluster, as the old init.sh did: create one
+  server, wait for it, SSH, join it to the Swarm, then the next;
+- the ratio sequential / parallel.
+
+Run: python benchmarks/init_parallel.py   (needs Docker; takes several minutes)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def cloudhp(env: dict[str, str], *args: str) -> dict:
+    result = subprocess.run(
+        ["cloudhp", *args, "--output", "json"], capture_output=True, text=True, env=env
+    )
+    if result.returncode != 0:
+        sys.exit(f"cloudhp {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def timed_init(env: dict[str, str], name: str, workers: int, *extra: str) -> tuple[float, dict]:
+    start = time.monotonic()
+    doc = cloudhp(
+        env, "init", "--cloud", "local", "--name", name, "--workers", str(workers), *extra
+    )
+    return time.monotonic() - start, doc
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="cloudhp-bench-"))
+    env = dict(os.environ)
+    env.update(
+        CLOUDHP_HOME=str(home / "home"),
+        CLOUDHP_LOCALCLOUD_DIR=str(home / "localcloud"),
+        CLOUDHP_LOCALCLOUD_PORT="8799",
+        CLOUDHP_CLOUDS_YAML=str(home / "clouds.yaml"),
+        OS_CLIENT_CONFIG_FILE=str(home / "clouds.yaml"),
+    )
+    try:
+        warm, _ = timed_init(env, "bench-warm", 0)
+        cloudhp(env, "teardown", "--cloud", "local", "--name", "bench-warm", "--yes")
+        print(f"golden image build (cold, 1 manager): {warm:.1f}s")
+        results = {}
+        for workers in (2, 6):
+            seconds, doc = timed_init(env, f"bench-{workers}w", workers)
+            results[workers] = seconds
+            phases = ", ".join(f"{p['phase']} {p['seconds']:.1f}s" for p in doc["phases"])
+            print(f"init 1 manager + {workers} workers: {seconds:.1f}s  [{phases}]")
+            cloudhp(env, "teardown", "--cloud", "local", "--name", f"bench-{workers}w", "--yes")
+        print(f"ratio 6w/2w: {results[6] / results[2]:.2f} (node ratio 7/3 = 2.33)")
+        seconds, doc = timed_init(env, "bench-seq", 6, "--sequential")
+        phases = ", ".join(f"{p['phase']} {p['seconds']:.1f}s" for p in doc["phases"])
+        print(f"sequential baseline, 6 workers: {seconds:.1f}s  [{phases}]")
+        print(f"ratio sequential/parallel (6 workers): {seconds / results[6]:.2f}")
+        cloudhp(env, "teardown", "--cloud", "local", "--name", "bench-seq", "--yes")
+    finally:
+        subprocess.run(["cloudhp", "localcloud", "reset", "--yes"], env=env, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()

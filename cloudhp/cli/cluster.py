@@ -1,0 +1,164 @@
+"""`cloudhp init | status | ssh | teardown`: parse, call one function, print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cloudhp.cli.output import emit, output_option, reporter_for
+from cloudhp.cloudaccess import open_cloud
+from cloudhp.context import ClusterContext, cluster_dir
+from cloudhp.credentials import read_secret
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cloud_options(fn: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--openrc", type=click.Path(path_type=Path), help="an openrc file (read, never run)"
+            ),
+            click.option("--os-cloud", help="a cloud from clouds.yaml"),
+            click.option(
+                "--cloud", type=click.Choice(["local"]), help="local: use (and start) localcloud"
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _connect(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> Any:
+    return open_cloud(openrc, os_cloud, cloud, lambda prompt: read_secret(prompt, sys.stdin))
+
+
+def _project_name(conn: Any) -> str:
+    return str(conn.config.auth.get("project_name") or conn.current_project.name or "cloudhp")
+
+
+@click.command()
+@cloud_options
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path), help="cluster spec (YAML)")
+@click.option("--name", help="cluster name [default: derived from the project]")
+@click.option("--managers", type=int, help="1, 3, 5 or 7 [default: 1]")
+@click.option("--workers", type=int, help="[default: 0]")
+@click.option("--flavor", help="[default: m1.small]")
+@click.option("--image", help="base image [default: debian-12]")
+@click.option("--network", help="private network [default: the only one]")
+@click.option("--external-network", help="for the floating IP [default: the only one]")
+@click.option("--ssh-user", help="login user of the image [default: debian]")
+@click.option(
+    "--sequential",
+    is_flag=True,
+    hidden=True,
+    help="benchmark baseline: create and join one server at a time, as init.sh did",
+)
+@output_option
+def init(
+    openrc: Path | None,
+    os_cloud: str | None,
+    cloud: str | None,
+    spec_file: Path | None,
+    sequential: bool,
+    output: str,
+    **flags: Any,
+) -> None:
+    """Create (or complete) a Swarm cluster with its HAProxy ingress; a rerun changes nothing."""
+    from cloudhp.clusterspec import build_spec, load_spec
+    from cloudhp.dockerengine import local_engine
+    from cloudhp.init import run_init
+    from cloudhp.naming import default_cluster_name
+
+    file_values = load_spec(spec_file) if spec_file else {}
+    build_spec(file_values, flags, default_name="placeholder")  # validate before any I/O
+    conn = _connect(openrc, os_cloud, cloud)
+    spec = build_spec(file_values, flags, default_name=default_cluster_name(_project_name(conn)))
+    ctx = ClusterContext(conn, spec, cluster_dir(spec.name), reporter_for(output))
+    report = run_init(ctx, local_engine(), sequential=sequential)
+
+    def text() -> None:
+        click.echo(f"cluster {spec.name}: {'changed' if report.changed else 'no changes'}")
+        for n in report.nodes:
+            click.echo(f"  {n.name:28} {n.role:8} {n.private_ip or '-':16} {n.floating_ip or ''}")
+        click.echo(f"ingress: {report.ingress_url}")
+        for p in report.phases:
+            click.echo(
+                f"  {p['phase']:16} {p['seconds']:7.1f}s {'changed' if p['changed'] else '-'}"
+            )
+
+    emit(output, report.to_dict(), text)
+
+
+@click.command()
+@cloud_options
+@click.option("--name", required=True, help="cluster name")
+@output_option
+def status(
+    openrc: Path | None, os_cloud: str | None, cloud: str | None, name: str, output: str
+) -> None:
+    """Nodes (OpenStack and Swarm state, IPs), the ingress URL and the networks."""
+    from cloudhp.status import cluster_status
+
+    conn = _connect(openrc, os_cloud, cloud)
+    data = cluster_status(conn, name, cluster_dir(name))
+
+    def text() -> None:
+        click.echo(f"cluster {name}: ingress {data['ingress_url'] or '-'}")
+        for n in data["nodes"]:
+            click.echo(
+                f"  {n['name']:28} {n['status']:8} {n.get('swarm_role') or '-':8} "
+                f"{n.get('swarm_state') or '-':8} {n.get('availability') or '-':8} "
+                f"{n.get('private_ip') or '-':16} {n.get('floating_ip') or ''}"
+            )
+        click.echo(f"networks: {', '.join(data['networks']) or '-'}")
+
+    emit(output, data, text)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--name", required=True, help="cluster name")
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh(name: str, node: str, command: tuple[str, ...]) -> None:
+    """Open a shell on NODE (or run COMMAND there) with the cluster's key and pinned host key."""
+    from cloudhp.sshcommand import ssh_argv
+
+    argv = ssh_argv(cluster_dir(name), node, list(command))
+    os.execvp(argv[0], argv)
+
+
+@click.command()
+@cloud_options
+@click.option("--name", required=True, help="cluster name")
+@click.option("--images", is_flag=True, help="also delete the cluster's golden image(s)")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@output_option
+def teardown(
+    openrc: Path | None,
+    os_cloud: str | None,
+    cloud: str | None,
+    name: str,
+    images: bool,
+    yes: bool,
+    output: str,
+) -> None:
+    """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify."""
+    from cloudhp.naming import validate_cluster_name
+    from cloudhp.teardown import teardown as run_teardown
+
+    validate_cluster_name(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
+        click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
+    conn = _connect(openrc, os_cloud, cloud)
+    report = run_teardown(conn, name, reporter_for(output), include_images=images)
+    data = report.to_dict()
+    emit(output, data, lambda: click.echo(json.dumps(data, indent=2)))

@@ -1,0 +1,591 @@
+"""Glance (image v2): list, show, create (record only), PATCH, delete, tags, schemas.
+
+Every image is a container image on the local engine. The base image `debian-12` is
+registered at startup (public, owned by the admin project) and stands for cloudhp's
+node image, which is built on first boot if missing. Snapshots made by Nova's
+createImage (compute_actions.py, servers_backend.snapshot) are a committed container
+image plus a copy of the server's /var/lib/docker volume; their docker references are
+kept in private fields ("_docker_image", "_docker_volume") that the API never shows;
+the image view exposes the tag as the read-only property `cloudhp_docker_image`.
+
+Not supported, on purpose: uploading or downloading image data (PUT/GET .../file,
+image import) answers 501: a disk image cannot become a container, so the only way
+to make an image is a server snapshot. Members/sharing are not implemented either.
+
+Store type "image": project_id column = owner; custom properties in "properties".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+
+from cloudhp.localcloud import auth, faults, servers_backend
+from cloudhp.localcloud.catalog import Service, versions_response
+from cloudhp.localcloud.store import Record, Store, current_store, new_id, utcnow
+
+bp = Blueprint("image", __name__)
+
+SERVICE = Service(
+    name="glance",
+    types=("image",),
+    prefix="/image",
+    endpoint="/image",
+    blueprint=bp,
+    fault_style=faults.GLANCE,
+)
+
+V = "/v2"
+BASE_IMAGE = "debian-12"
+_BASE_ID = str(uuid.uuid5(uuid.UUID("6f1c43a2-3a7e-4f59-9a0e-4b8c7a6f0c11"), "image/debian-12"))
+PATCH_TYPES = (
+    "application/openstack-images-v2.1-json-patch",
+    "application/openstack-images-v2.0-json-patch",
+)
+CORE = (
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "min_ram",
+    "min_disk", "disk_format", "container_format", "created_at", "updated_at", "tags",
+    "self", "file", "schema", "direct_url", "locations",
+)  # fmt: skip
+READ_ONLY = (
+    "id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
+    "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations",
+    "cloudhp_docker_image",
+)  # fmt: skip
+MUTABLE = (
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "min_ram",
+    "min_disk",
+    "disk_format",
+    "container_format",
+    "owner",
+)
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+
+
+# --- startup -------------------------------------------------------------------------
+
+
+def register_base_images(store: Store) -> None:
+    """Register `debian-12` once (a deleted base image is not brought back)."""
+    with store.transaction():
+        if store.get("image", _BASE_ID) is not None or store.get(
+            "image_tombstone", f"deleted-{_BASE_ID}"
+        ):
+            return
+        admins = store.list("project", name="admin")
+        now = utcnow()
+        store.insert(
+            "image",
+            {
+                "status": "active",
+                "visibility": "public",
+                "protected": False,
+                "os_hidden": False,
+                "disk_format": "raw",
+                "container_format": "bare",
+                "min_disk": 1,
+                "min_ram": 256,
+                "size": None,
+                "virtual_size": None,
+                "checksum": None,
+                "tags": [],
+                "updated_at": now,
+                "properties": {
+                    "os_distro": "debian",
+                    "os_version": "12",
+                    "os_admin_user": "debian",
+                    "os_type": "linux",
+                    "architecture": "x86_64",
+                    "hw_qemu_guest_agent": "no",
+                    "description": "Debian 12 (bookworm) with sshd, Docker and cloud-init; "
+                    "cloudhp's node image",
+                },
+                "_recipe": "node",
+            },
+            id=_BASE_ID,
+            name=BASE_IMAGE,
+            project_id=admins[0]["id"] if admins else None,
+        )
+
+
+def _on_register(app: Flask) -> None:
+    register_base_images(app.extensions["cloudhp.localcloud.store"])
+
+
+bp.record_once(lambda state: _on_register(state.app))
+
+
+# --- views ---------------------------------------------------------------------------
+
+
+def image_view(i: Record) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": i["id"],
+        "name": i["name"],
+        "status": i["status"],
+        "visibility": i.get("visibility", "private"),
+        "protected": bool(i.get("protected")),
+        "os_hidden": bool(i.get("os_hidden")),
+        "checksum": i.get("checksum"),
+        "os_hash_algo": None,
+        "os_hash_value": None,
+        "owner": i["project_id"],
+        "size": i.get("size"),
+        "virtual_size": i.get("virtual_size"),
+        "min_ram": int(i.get("min_ram") or 0),
+        "min_disk": int(i.get("min_disk") or 0),
+        "disk_format": i.get("disk_format"),
+        "container_format": i.get("container_format"),
+        "created_at": i["created_at"],
+        "updated_at": i.get("updated_at") or i["created_at"],
+        "tags": list(i.get("tags") or []),
+        "self": f"/v2/images/{i['id']}",
+        "file": f"/v2/images/{i['id']}/file",
+        "schema": "/v2/schemas/image",
+    }
+    for key, value in (i.get("properties") or {}).items():
+        if value is not None:
+            view[key] = value
+    docker_ref = i.get("_docker_image")
+    if docker_ref is None and i.get("_recipe") == "node":
+        docker_ref = servers_backend.known_node_image()
+    if docker_ref:
+        view["cloudhp_docker_image"] = docker_ref
+    return view
+
+
+def _visible(i: Record) -> bool:
+    return (
+        g.get("is_admin")
+        or i.get("visibility") in ("public", "community")
+        or i["project_id"] == g.project_id
+    )
+
+
+def _get(image_id: str) -> Record:
+    record = current_store().get("image", image_id)
+    if record is None or not _visible(record):
+        raise faults.NotFound(f"No image found with ID {image_id}")
+    return record
+
+
+def _own(record: Record, action: str) -> None:
+    if record["project_id"] != g.project_id and not g.get("is_admin"):
+        raise faults.Forbidden(f"You are not permitted to {action} this image.")
+
+
+# --- versions ------------------------------------------------------------------------
+
+
+def _versions() -> Response:
+    href = request.host_url.rstrip("/") + "/image/v2/"
+    entries = [
+        {
+            "id": f"v2.{minor}",
+            "status": "CURRENT" if minor == 16 else "SUPPORTED",
+            "links": [{"rel": "self", "href": href}],
+        }
+        for minor in range(16, -1, -1)
+        if minor not in (10, 11, 14)  # never released
+    ]
+    return versions_response(entries, status=300)
+
+
+@bp.get("")
+@bp.get("/")
+@bp.get("/versions")
+@auth.public
+def versions() -> Response:
+    return _versions()
+
+
+@bp.get(V)
+@bp.get(f"{V}/")
+@auth.public
+def version_v2() -> Response:
+    return _versions()
+
+
+# --- list / show ---------------------------------------------------------------------
+
+
+def _in_filter(value: str) -> set[str] | None:
+    return set(value[3:].split(",")) if value.startswith("in:") else None
+
+
+def _matches(i: Record, args: Any) -> bool:
+    for key in ("name", "status", "id", "disk_format", "container_format"):
+        if key in args:
+            value = args[key]
+            actual = i.get(key)
+            wanted = _in_filter(value) or {value}
+            if actual not in wanted:
+                return False
+    if "owner" in args and i["project_id"] != args["owner"]:
+        return False
+    visibility = args.get("visibility")
+    if visibility and visibility != "all":
+        if i.get("visibility") != visibility:
+            return False
+    elif i.get("visibility") == "community" and i["project_id"] != g.project_id:
+        return False
+    hidden = args.get("os_hidden", "false").lower() == "true"
+    if bool(i.get("os_hidden")) != hidden:
+        return False
+    if "protected" in args and bool(i.get("protected")) != (args["protected"] == "true"):
+        return False
+    tags = set(i.get("tags") or [])
+    if not set(args.getlist("tag")) <= tags:
+        return False
+    props = i.get("properties") or {}
+    for key, value in args.items():
+        if key not in _LIST_PARAMS and key not in CORE and props.get(key) != value:
+            return False
+    return True
+
+
+_LIST_PARAMS = (
+    "limit",
+    "marker",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "tag",
+    "member_status",
+    "os_hidden",
+    "visibility",
+    "owner",
+    "protected",
+    "size_min",
+    "size_max",
+)
+
+
+def _sorted(images: list[Record]) -> list[Record]:
+    keys: list[tuple[str, str]] = []
+    if "sort" in request.args:
+        for part in request.args["sort"].split(","):
+            key, _, direction = part.partition(":")
+            keys.append((key.strip(), direction.strip() or "desc"))
+    else:
+        for key in request.args.getlist("sort_key") or ["created_at"]:
+            keys.append((key, request.args.get("sort_dir", "desc")))
+    keys.append(("id", keys[0][1] if keys else "desc"))
+    for key, direction in reversed(keys):
+        if direction not in ("asc", "desc"):
+            raise faults.BadRequest(f"Invalid sort direction: {direction}")
+        images.sort(key=lambda i, k=key: str(i.get(k) or ""), reverse=direction == "desc")
+    return images
+
+
+@bp.get(f"{V}/images")
+def list_images() -> Response:
+    images = [i for i in current_store().list("image") if _visible(i)]
+    images = _sorted([i for i in images if _matches(i, request.args)])
+    marker = request.args.get("marker")
+    if marker:
+        ids = [i["id"] for i in images]
+        if marker not in ids:
+            raise faults.BadRequest(f"Invalid marker. Image {marker} could not be found.")
+        images = images[ids.index(marker) + 1 :]
+    body: dict[str, Any] = {"first": "/v2/images", "schema": "/v2/schemas/images"}
+    limit = request.args.get("limit")
+    if limit is not None:
+        try:
+            n = max(0, int(limit))
+        except ValueError:
+            raise faults.BadRequest("limit param must be an integer") from None
+        if len(images) > n and n:
+            args = {k: v for k, v in request.args.items() if k != "marker"}
+            args["marker"] = images[n - 1]["id"]
+            body["next"] = "/v2/images?" + "&".join(f"{k}={v}" for k, v in args.items())
+        images = images[:n]
+    body["images"] = [image_view(i) for i in images]
+    return jsonify(body)
+
+
+@bp.get(f"{V}/images/<image_id>")
+def show_image(image_id: str) -> Response:
+    return jsonify(image_view(_get(image_id)))
+
+
+# --- create / update / delete ----------------------------------------------------------
+
+
+def _check_value(key: str, value: Any) -> Any:
+    if key in ("protected", "os_hidden"):
+        if not isinstance(value, bool):
+            raise faults.BadRequest(f"Invalid value for '{key}': must be a boolean")
+    elif key in ("min_ram", "min_disk"):
+        if not isinstance(value, int) or value < 0:
+            raise faults.BadRequest(f"Invalid value for '{key}': must be a positive integer")
+    elif key == "visibility":
+        if value not in ("public", "private", "shared", "community"):
+            raise faults.BadRequest(f"Invalid visibility value: {value}")
+        if value == "public" and not g.get("is_admin"):
+            raise faults.Forbidden("You are not authorized to complete publicize_image action.")
+    elif key == "disk_format" and value is not None and value not in DISK_FORMATS:
+        raise faults.BadRequest(f"Invalid value '{value}' for parameter 'disk_format'")
+    elif key == "container_format" and value is not None and value not in CONTAINER_FORMATS:
+        raise faults.BadRequest(f"Invalid value '{value}' for parameter 'container_format'")
+    elif key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise faults.BadRequest("Invalid value for 'name'")
+    elif key == "tags":
+        if not isinstance(value, list) or not all(
+            isinstance(t, str) and len(t) <= 255 for t in value
+        ):
+            raise faults.BadRequest("Invalid value for 'tags'")
+        return list(dict.fromkeys(value))
+    elif key == "owner" and not g.get("is_admin"):
+        raise faults.Forbidden("Attribute 'owner' is reserved.")
+    return value
+
+
+@bp.post(f"{V}/images")
+def create_image() -> tuple[Response, int, dict[str, str]]:
+    body = faults.json_body()
+    doc: dict[str, Any] = {
+        "status": "queued",
+        "visibility": "shared",
+        "protected": False,
+        "os_hidden": False,
+        "size": None,
+        "virtual_size": None,
+        "checksum": None,
+        "tags": [],
+        "min_ram": 0,
+        "min_disk": 0,
+        "disk_format": None,
+        "container_format": None,
+        "updated_at": utcnow(),
+        "properties": {},
+    }
+    for key, value in body.items():
+        if key in READ_ONLY and key != "id":
+            raise faults.Forbidden(f"Attribute '{key}' is read-only.")
+        if key in MUTABLE or key == "tags":
+            doc[key] = _check_value(key, value)
+        elif key not in ("id", "name", "owner"):
+            doc["properties"][key] = value if isinstance(value, str) else str(value)
+    image_id = body.get("id") or new_id()
+    store = current_store()
+    if store.get("image", image_id) is not None:
+        raise faults.Conflict(f"An image with identifier {image_id} already exists")
+    record = store.insert(
+        "image",
+        doc,
+        id=image_id,
+        name=_check_value("name", body.get("name")),
+        project_id=body.get("owner") or g.project_id,
+    )
+    return jsonify(image_view(record)), 201, {"Location": f"/v2/images/{image_id}"}
+
+
+def _apply_patch(record: Record, ops: Any) -> dict[str, Any]:
+    if not isinstance(ops, list):
+        raise faults.BadRequest("Request body must be a JSON array of operation objects.")
+    changes: dict[str, Any] = {
+        "properties": dict(record.get("properties") or {}),
+        "tags": list(record.get("tags") or []),
+    }
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
+            raise faults.BadRequest(
+                "Operation objects must contain exactly one member named "
+                '"add", "remove", or "replace".'
+            )
+        path = str(op.get("path", ""))
+        parts = path.strip("/").split("/")
+        key = parts[0]
+        if not path.startswith("/") or not key or len(parts) > 1:
+            raise faults.BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+        if key in READ_ONLY:
+            raise faults.Forbidden(f"Attribute '{key}' is read-only.")
+        if key in ("disk_format", "container_format") and record["status"] != "queued":
+            raise faults.Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+        kind = op["op"]
+        if kind == "remove":
+            if key in MUTABLE or key == "tags":
+                raise faults.Forbidden(
+                    f"Attribute '{key}' is required and cannot be removed."
+                    if key != "tags"
+                    else "Cannot remove tags this way."
+                )
+            if key not in changes["properties"]:
+                raise faults.Conflict(f"Property {key} does not exist.")
+            changes["properties"].pop(key)
+            continue
+        if "value" not in op:
+            raise faults.BadRequest(f'Operation "{kind}" requires a member named "value".')
+        value = op["value"]
+        if key in MUTABLE or key == "tags":
+            changes[key] = _check_value(key, value)
+        else:
+            if kind == "replace" and key not in changes["properties"]:
+                raise faults.Conflict(f"Property {key} does not exist.")
+            if not isinstance(value, str):
+                raise faults.BadRequest(f"Invalid value for property '{key}': must be a string")
+            changes["properties"][key] = value
+    changes["updated_at"] = utcnow()
+    if "owner" in changes:
+        changes["project_id"] = changes.pop("owner")
+    return changes
+
+
+@bp.patch(f"{V}/images/<image_id>")
+def update_image(image_id: str) -> Response:
+    record = _get(image_id)
+    _own(record, "modify")
+    content_type = (request.mimetype or "").lower()
+    if content_type not in PATCH_TYPES:
+        raise faults.Fault(
+            f"Unsupported Content-Type {content_type}; use one of {', '.join(PATCH_TYPES)}",
+            code=415,
+            headers={"Accept-Patch": ", ".join(PATCH_TYPES)},
+        )
+    ops = request.get_json(force=True, silent=True)
+    updated = current_store().update("image", image_id, _apply_patch(record, ops))
+    return jsonify(image_view(updated))
+
+
+@bp.delete(f"{V}/images/<image_id>")
+def delete_image(image_id: str) -> tuple[str, int]:
+    record = _get(image_id)
+    _own(record, "delete")
+    if record.get("protected"):
+        raise faults.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+    store = current_store()
+    with store.transaction():
+        store.delete("image", image_id)
+        if record.get("_recipe"):  # keep a deleted base image deleted across restarts
+            store.insert("image_tombstone", {}, id=f"deleted-{image_id}")
+    if record.get("_docker_image") or record.get("_docker_volume") or record.get("_snapshot_of"):
+        servers_backend.submit(servers_backend.remove_image_artifacts, image_id)
+    return "", 204
+
+
+@bp.put(f"{V}/images/<image_id>/tags/<tag>")
+def add_tag(image_id: str, tag: str) -> tuple[str, int]:
+    record = _get(image_id)
+    _own(record, "modify")
+    tags = list(record.get("tags") or [])
+    if tag not in tags:
+        tags.append(tag)
+        current_store().update("image", image_id, {"tags": tags, "updated_at": utcnow()})
+    return "", 204
+
+
+@bp.delete(f"{V}/images/<image_id>/tags/<tag>")
+def delete_tag(image_id: str, tag: str) -> tuple[str, int]:
+    record = _get(image_id)
+    _own(record, "modify")
+    tags = list(record.get("tags") or [])
+    if tag not in tags:
+        raise faults.NotFound(f"Tag {tag} not found.")
+    tags.remove(tag)
+    current_store().update("image", image_id, {"tags": tags, "updated_at": utcnow()})
+    return "", 204
+
+
+@bp.route(f"{V}/images/<image_id>/file", methods=["GET", "PUT"])
+def image_file(image_id: str) -> Response:
+    _get(image_id)
+    raise faults.NotImplementedFault(
+        "localcloud images are container images: image data cannot be uploaded or "
+        "downloaded; make images with a server snapshot (createImage)."
+    )
+
+
+@bp.route(f"{V}/images/<image_id>/import", methods=["POST"])
+def image_import(image_id: str) -> Response:
+    return image_file(image_id)
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+
+def _image_schema() -> dict[str, Any]:
+    def prop(kind: Any, **extra: Any) -> dict[str, Any]:
+        return {"type": kind, **extra}
+
+    return {
+        "name": "image",
+        "properties": {
+            "id": prop("string", readOnly=True),
+            "name": prop(["null", "string"], maxLength=255),
+            "status": prop(
+                "string",
+                readOnly=True,
+                enum=[
+                    "queued",
+                    "saving",
+                    "active",
+                    "killed",
+                    "deleted",
+                    "uploading",
+                    "importing",
+                    "pending_delete",
+                    "deactivated",
+                ],
+            ),
+            "visibility": prop("string", enum=["community", "public", "private", "shared"]),
+            "protected": prop("boolean"),
+            "os_hidden": prop("boolean"),
+            "checksum": prop(["null", "string"], readOnly=True),
+            "os_hash_algo": prop(["null", "string"], readOnly=True),
+            "os_hash_value": prop(["null", "string"], readOnly=True),
+            "owner": prop(["null", "string"]),
+            "size": prop(["null", "integer"], readOnly=True),
+            "virtual_size": prop(["null", "integer"], readOnly=True),
+            "min_ram": prop("integer"),
+            "min_disk": prop("integer"),
+            "container_format": prop(["null", "string"], enum=[None, *CONTAINER_FORMATS]),
+            "disk_format": prop(["null", "string"], enum=[None, *DISK_FORMATS]),
+            "created_at": prop("string", readOnly=True),
+            "updated_at": prop("string", readOnly=True),
+            "tags": prop("array", items={"type": "string", "maxLength": 255}),
+            "self": prop("string", readOnly=True),
+            "file": prop("string", readOnly=True),
+            "schema": prop("string", readOnly=True),
+            "cloudhp_docker_image": prop("string", readOnly=True),
+        },
+        "additionalProperties": {"type": "string"},
+        "links": [
+            {"rel": "self", "href": "{self}"},
+            {"rel": "enclosure", "href": "{file}"},
+            {"rel": "describedby", "href": "{schema}"},
+        ],
+    }
+
+
+@bp.get(f"{V}/schemas/image")
+def image_schema() -> Response:
+    return jsonify(_image_schema())
+
+
+@bp.get(f"{V}/schemas/images")
+def images_schema() -> Response:
+    return jsonify(
+        {
+            "name": "images",
+            "properties": {
+                "images": {"type": "array", "items": _image_schema()},
+                "schema": {"type": "string"},
+                "first": {"type": "string"},
+                "next": {"type": "string"},
+            },
+            "links": [
+                {"rel": "first", "href": "{first}"},
+                {"rel": "next", "href": "{next}"},
+                {"rel": "describedby", "href": "{schema}"},
+            ],
+        }
+    )

@@ -1,0 +1,107 @@
+"""`cloudhp init` on localcloud as a user runs it: create, rerun, resume, status, teardown."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+
+import openstack
+import pytest
+import yaml
+
+pytestmark = pytest.mark.docker
+
+CLUSTER = "e2e"
+TAG = f"cloudhp-cluster={CLUSTER}"
+
+
+def admin_view(cli) -> openstack.connection.Connection:
+    clouds = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"]
+    entry = clouds["cloudhp-local"]
+    return openstack.connect(
+        load_yaml_config=False, load_envvars=False, identity_api_version="3",
+        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
+    )  # fmt: skip
+
+
+def tagged(conn) -> dict[str, list[str]]:
+    return {
+        "servers": sorted(s.name for s in conn.compute.servers(tags=TAG)),
+        "security_groups": sorted(g.name for g in conn.network.security_groups(tags=TAG)),
+        "floating_ips": sorted(f.floating_ip_address for f in conn.network.ips(tags=TAG)),
+        "ports": sorted(p.id for p in conn.network.ports(tags=TAG)),
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(cli):
+    doc = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
+    yield doc
+
+
+def test_init_gives_three_ready_nodes_networks_and_an_answering_ingress(cli, cluster):
+    assert [n["role"] for n in cluster["nodes"]] == ["manager", "worker", "worker"]
+    with urllib.request.urlopen(cluster["ingress_url"] + "healthz", timeout=10) as resp:
+        assert resp.read() == b"ok\n"
+    with urllib.request.urlopen(cluster["ingress_url"], timeout=10) as resp:
+        assert b"cloudhp cluster e2e" in resp.read()
+    status = cli.json("status", "--cloud", "local", "--name", CLUSTER)
+    assert [n["swarm_state"] for n in status["nodes"]] == ["Ready"] * 3
+    assert sorted(n["swarm_role"] for n in status["nodes"]) == ["manager", "worker", "worker"]
+    assert {"proxy", "apps"} <= set(status["networks"])
+    assert status["ingress_url"] == cluster["ingress_url"]
+
+
+def test_second_init_changes_nothing(cli, cluster):
+    again = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
+    assert again["changed"] is False, [p for p in again["phases"] if p["changed"]]
+    assert [n["server_id"] for n in again["nodes"]] == [n["server_id"] for n in cluster["nodes"]]
+
+
+def test_ssh_runs_a_command_with_the_pinned_key(cli, cluster):
+    result = cli.run("ssh", "--name", CLUSTER, "manager-1", "--", "docker", "node", "ls")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Ready") == 3
+
+
+@pytest.mark.parametrize("phase", ["golden image", "servers", "swarm"])
+def test_init_killed_during_a_phase_is_completed_by_the_next_run(cli, cluster, phase):
+    """SIGKILL while growing the cluster, then rerun: complete, no duplicates, no leaks."""
+    workers = {"golden image": 3, "servers": 3, "swarm": 3}[phase]
+    proc = cli.popen("init", "--cloud", "local", "--name", CLUSTER, "--workers", str(workers))
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 600
+    for line in proc.stderr:
+        if line.strip().startswith(f"{phase} started") or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", str(workers))
+    names = [n["name"] for n in done["nodes"]]
+    assert len(names) == len(set(names)) == 1 + workers
+    conn = admin_view(cli)
+    assert tagged(conn)["servers"] == sorted(names)
+    assert len(tagged(conn)["floating_ips"]) == 1
+    assert not list(conn.orchestration.stacks())  # no golden builder left
+
+
+def test_teardown_removes_everything_tagged_and_spares_the_rest(cli, cluster):
+    conn = admin_view(cli)
+    bystander = conn.network.create_security_group(name=f"{CLUSTER}-sg-bystander")
+    try:
+        result = cli.json("teardown", "--cloud", "local", "--name", CLUSTER, "--yes")
+        assert result
+        assert tagged(conn) == {
+            "servers": [],
+            "security_groups": [],
+            "floating_ips": [],
+            "ports": [],
+        }
+        assert conn.network.find_security_group(bystander.id) is not None
+        assert conn.compute.find_keypair(f"{CLUSTER}-key") is None
+        again = cli.json("teardown", "--cloud", "local", "--name", CLUSTER, "--yes")
+        assert again
+    finally:
+        conn.network.delete_security_group(bystander)

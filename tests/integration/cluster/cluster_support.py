@@ -1,0 +1,65 @@
+"""Helpers for the cluster step tests, importable from test modules (conftest is not)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import openstack.exceptions as os_exc
+import pytest
+from openstack.connection import Connection
+
+from cloudhp.localcloud.app import SERVICES
+
+PRIVATE_NET = "cluster-tests-net"
+
+_SERVICE_TYPES = {t for service in SERVICES for t in service.types}
+_ALIASES = {
+    "compute": {"compute"},
+    "network": {"network"},
+    "image": {"image"},
+    "block-storage": {"block-storage", "volumev3", "volume"},
+}
+
+
+def has_service(kind: str) -> bool:
+    """Whether localcloud serves `kind` yet (its services are written in parallel)."""
+    return bool(_ALIASES[kind] & _SERVICE_TYPES)
+
+
+def needs(*kinds: str) -> pytest.MarkDecorator:
+    missing = [k for k in kinds if not has_service(k)]
+    return pytest.mark.skipif(
+        bool(missing), reason=f"localcloud has no {', '.join(missing)} service yet"
+    )
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:7]}"
+
+
+def create_private_network(conn: Connection, name: str) -> tuple[Any, Any]:
+    """A network and an IPv4 /24 subnet; the CIDR is random because all localclouds
+    on this machine share one Docker engine, where bridge subnets may not overlap."""
+    network = conn.network.create_network(name=name)
+    last: Exception | None = None
+    for _ in range(8):
+        cidr = f"10.{random.randint(64, 250)}.{random.randint(0, 255)}.0/24"
+        try:
+            subnet = conn.network.create_subnet(
+                network_id=network.id, name=f"{name}-subnet", ip_version=4, cidr=cidr
+            )
+            return network, subnet
+        except os_exc.HttpException as exc:  # overlaps another bridge: try another
+            last = exc
+    conn.network.delete_network(network)
+    raise RuntimeError(f"could not create a subnet for {name}: {last}")
+
+
+def delete_private_network(conn: Connection, network: Any) -> None:
+    for port in conn.network.ports(network_id=network.id):
+        conn.network.delete_port(port, ignore_missing=True)
+    for subnet in conn.network.subnets(network_id=network.id):
+        conn.network.delete_subnet(subnet, ignore_missing=True)
+    conn.network.delete_network(network, ignore_missing=True)

@@ -1,0 +1,44 @@
+"""The Nova keypair on a real localcloud: public key imported, private key kept here."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+
+import pytest
+from cluster_support import needs
+from openstack.connection import Connection
+
+from cloudhp.cloudkeys import ensure_cloud_keypair, keypair_name
+from cloudhp.context import ClusterContext
+from cloudhp.errors import ConflictError
+from cloudhp.keys import ensure_keypair
+
+pytestmark = needs("compute")
+
+MakeCtx = Callable[..., ClusterContext]
+
+
+def test_imports_the_public_key_once(make_ctx: MakeCtx, conn: Connection) -> None:
+    ctx = make_ctx()
+    name, changed = ensure_cloud_keypair(ctx)
+    assert (name, changed) == (keypair_name(ctx.spec.name), True)
+    assert stat.S_IMODE(ctx.key_path.stat().st_mode) == 0o600
+    local = ensure_keypair(ctx.key_path, comment=f"cloudhp-{ctx.spec.name}")
+    remote = conn.compute.get_keypair(name)
+    assert remote.public_key.split()[:2] == local.public_key.split()[:2]
+    assert ensure_cloud_keypair(ctx) == (name, False)
+
+
+def test_keypair_with_another_key_is_a_conflict(
+    make_ctx: MakeCtx, conn: Connection, tmp_path
+) -> None:
+    ctx = make_ctx()
+    other = ensure_keypair(tmp_path / "other_key", comment="someone")
+    name = keypair_name(ctx.spec.name)
+    conn.compute.create_keypair(name=name, public_key=other.public_key)
+    with pytest.raises(ConflictError) as err:
+        ensure_cloud_keypair(ctx)
+    assert f"Nova keypair {name!r} exists with another public key" in err.value.message
+    assert f"openstack keypair delete {name}" in (err.value.hint or "")
+    assert conn.compute.get_keypair(name).public_key.split()[:2] == other.public_key.split()[:2]
