@@ -96,8 +96,12 @@ def ensure_floating_ip(ctx: ClusterContext, node: Node) -> tuple[str, bool]:
     if tagged:
         fip = tagged[0]
     else:
-        fip = net.create_ip(floating_network_id=res.external_network_id, description=node.name)
-        net.set_tags(fip, [ctx.tag])
+        # The tag goes in the POST so that a run killed right here leaks nothing.
+        fip = net.create_ip(
+            floating_network_id=res.external_network_id, description=node.name, tags=[ctx.tag]
+        )
+        if ctx.tag not in (fip.tags or []):
+            net.set_tags(fip, [ctx.tag])
         changed = True
     if fip.port_id != port.id:
         fip = net.update_ip(fip, port_id=port.id)

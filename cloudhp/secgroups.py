@@ -206,14 +206,16 @@ def ensure_security_groups(ctx: ClusterContext) -> tuple[dict[str, str], bool]:
 
 
 def _create_group(conn: Any, name: str, role: str, tag: str) -> Any:
-    """Creates a group and tags it; a group that cannot be tagged is deleted again.
+    """Creates a group with its tag in the same request (Neutron's tag-creation).
 
-    Neutron tags are set after creation; were the untagged group left behind, the
-    next run would rightly refuse it as someone else's.
+    A group created untagged and killed before tagging would be refused by the next run
+    as someone else's, so the tag goes in the POST; clouds that ignore tags there get
+    them set at once afterwards, and a group that cannot be tagged is deleted again.
     """
-    sg = conn.network.create_security_group(name=name, description=DESCRIPTIONS[role])
+    sg = conn.network.create_security_group(name=name, description=DESCRIPTIONS[role], tags=[tag])
     try:
-        conn.network.set_tags(sg, [tag])
+        if tag not in (sg.tags or []):
+            conn.network.set_tags(sg, [tag])
     except BaseException:
         conn.network.delete_security_group(sg, ignore_missing=True)
         raise

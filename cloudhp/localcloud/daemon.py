@@ -117,6 +117,17 @@ def _seed(config: LocalCloudConfig) -> None:
         seed_demo_project(config)
     except Exception:
         log.exception("could not seed the demo project's network")
+    finally:
+        # `start` returns only after this, so the first client sees a complete cloud.
+        runtime = json.loads(config.runtime_path.read_text())
+        _write_json(config.runtime_path, {**runtime, "seeded": True})
+
+
+def _seeded(config: LocalCloudConfig) -> bool:
+    try:
+        return bool(json.loads(config.runtime_path.read_text()).get("seeded"))
+    except (OSError, ValueError):
+        return False
 
 
 def make_servers(config: LocalCloudConfig) -> tuple[LocalCloudConfig, list[Any]]:
@@ -210,7 +221,7 @@ def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
                 f"localcloud exited during start with code {code}:\n{_log_tail(config)}",
                 hint=f"the full log is {config.log_path}",
             )
-        if read_pid(config) == proc.pid and _answers(config.auth_url + "/v3"):
+        if read_pid(config) == proc.pid and _seeded(config) and _answers(config.auth_url + "/v3"):
             return {**status(config), "changed": True}
         time.sleep(0.1)
     proc.terminate()

@@ -45,8 +45,11 @@ _RULE_KEYS = (
 )  # fmt: skip
 
 
-def _insert_group(s: Store, project_id: str, name: str, description: str) -> Record:
+def _insert_group(
+    s: Store, project_id: str, name: str, description: str, tags: list[str] | None = None
+) -> Record:
     doc = {**standard_doc({"description": description}), "stateful": True, "shared": False}
+    doc["tags"] = list(tags or [])  # Neutron's tag-creation extension: tags in the POST
     group = s.insert(SG, doc, project_id=project_id, name=name)
     for ethertype in ("IPv4", "IPv6"):
         _insert_rule(s, group, {"direction": "egress", "ethertype": ethertype})
@@ -136,7 +139,7 @@ def create_group() -> Response:
     with s.transaction():
         ensure_default_group(s, project)
         check_quota(s, project, "security_group", len(s.list(SG, project_id=project)))
-        group = _insert_group(s, project, name, body.get("description", "") or "")
+        group = _insert_group(s, project, name, body.get("description", "") or "", body.get("tags"))
     return member_response("security_group", group_view(group), 201)
 
 

@@ -373,6 +373,11 @@ def test_openstack_cli_stack_create_wait(localcloud: LocalCloud, conn: Connectio
         )
         return json.loads(done.stdout)
 
+    assert name in [s["Stack Name"] for s in cli("stack", "list")]
+    shown = cli("stack", "show", name)
+    assert shown["stack_status"] == "CREATE_COMPLETE" and shown["parameters"]["timeout"] == "60"
+    valid = cli("orchestration", "template", "validate", "-t", str(template))
+    assert valid["Parameters"]["count"]["Type"] == "Number"
     outputs = cli("stack", "output", "show", "--all", name)
     assert json.loads(outputs["data"]["output_value"]) == {"1": "from-cli"}
     resources = cli("stack", "resource", "list", name)
@@ -481,3 +486,39 @@ def test_server_signals_its_wait_condition_from_user_data(
         for port in conn.network.ports(network_id=net.id):
             conn.network.delete_port(port)
         conn.network.delete_network(net)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif("compute" not in REGISTERED, reason="waits for Nova in app.SERVICES")
+def test_server_in_error_fails_the_stack_with_novas_fault(
+    localcloud: LocalCloud, conn: Connection, stacks: list[str]
+) -> None:
+    store = localcloud.store()
+    broken = store.insert(
+        "image",
+        {"status": "active", "visibility": "public", "min_ram": 0, "min_disk": 0,
+         "disk_format": "raw", "container_format": "bare", "tags": [], "properties": {},
+         "_docker_image": "cloudhp/does-not-exist:never"},
+        name=_name("broken-image"),
+        project_id=conn.current_project_id,
+    )  # fmt: skip
+    net = conn.network.create_network(name=_name("heat-err-net"))
+    conn.network.create_subnet(network_id=net.id, cidr="10.77.202.0/24", ip_version=4)
+    try:
+        stack = conn.orchestration.create_stack(
+            name=_name("doomed"),
+            template=_template("server_waitcondition.yaml"),
+            parameters={"network": net.name, "image": broken["id"]},
+        )
+        done = _wait_status(conn, stack.id, timeout=120)
+        assert done.status == "CREATE_FAILED"
+        prefix = "Resource CREATE failed: ResourceInError: resources.server: Went to status ERROR"
+        assert done.status_reason.startswith(prefix + ' due to "Message: ')
+        assert done.status_reason.endswith(', Code: 500"')
+        conn.orchestration.delete_stack(done)
+        _wait_gone(conn, stack.id, timeout=120)
+    finally:
+        for port in conn.network.ports(network_id=net.id):
+            conn.network.delete_port(port)
+        conn.network.delete_network(net)
+        store.delete("image", broken["id"])
