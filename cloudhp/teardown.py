@@ -30,7 +30,7 @@ from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import TAG_KEY, cluster_tag
 from cloudhp.progress import Reporter
 
-KINDS = ("server", "floating IP", "volume", "port", "security group", "keypair", "image")
+KINDS = ("stack", "server", "floating IP", "volume", "port", "security group", "keypair", "image")
 """Deletion order: each kind may hold on to the ones after it, never to those before."""
 
 GONE_IMAGE_STATUSES = frozenset({"deleted", "pending_delete"})
@@ -131,6 +131,11 @@ def _if_service(find: Callable[[], list[Found]]) -> list[Found]:
         return []
 
 
+def _stack_tags(stack: Any) -> list[str]:
+    tags = stack.tags or []
+    return tags.split(",") if isinstance(tags, str) else list(tags)
+
+
 def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False) -> list[Found]:
     """Everything that carries the cluster's marker in the current project, in plan order."""
     tag = cluster_tag(cluster)
@@ -192,7 +197,15 @@ def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False
             and i.status not in GONE_IMAGE_STATUSES
         ]
 
-    finders = [servers, floating_ips, volumes, ports, security_groups, keypairs]
+    def stacks() -> list[Found]:
+        # A golden-image builder stack left by an interrupted run owns a server.
+        return [
+            Found("stack", st.id, st.name or "", st.status or "")
+            for st in conn.orchestration.stacks()
+            if has_tag(_stack_tags(st), tag)
+        ]
+
+    finders = [stacks, servers, floating_ips, volumes, ports, security_groups, keypairs]
     if include_images:
         finders.append(images)
     return plan_teardown(found for find in finders for found in _if_service(find))
@@ -240,6 +253,25 @@ class _Deleter:
 
     def _done(self, item: Found) -> None:
         self.report.deleted[item.kind].append(item.name or item.id)
+
+    def stacks(self, items: Sequence[Found]) -> None:
+        heat = self.conn.orchestration
+        asked = [st for st in items if self._try(st, heat.delete_stack, st.id)]
+        if not asked:
+            return
+        self.reporter.step(f"deleting {len(asked)} stack(s)")
+        ids = {st.id for st in asked}
+
+        def all_gone() -> bool:
+            return not ({st.id for st in heat.stacks()} & ids)
+
+        try:
+            _poll(all_gone, f"{len(ids)} stack(s) to be deleted", self.timeout, self.interval)
+        except WaitTimeout as exc:
+            self.failures.append(str(exc))
+            return
+        for st in asked:
+            self._done(st)
 
     def servers(self, items: Sequence[Found]) -> None:
         compute = self.conn.compute
@@ -388,6 +420,7 @@ def teardown(
         reporter.step("found " + ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n))
         deleter = _Deleter(conn, cluster, reporter, timeout, poll)
         by_kind = {kind: [f for f in found if f.kind == kind] for kind in KINDS}
+        deleter.stacks(by_kind["stack"])
         deleter.servers(by_kind["server"])
         deleter.floating_ips(by_kind["floating IP"])
         deleter.volumes(by_kind["volume"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -161,4 +160,14 @@ def teardown(
     conn = _connect(openrc, os_cloud, cloud)
     report = run_teardown(conn, name, reporter_for(output), include_images=images)
     data = report.to_dict()
-    emit(output, data, lambda: click.echo(json.dumps(data, indent=2)))
+
+    def text() -> None:
+        if not report.counts:
+            click.echo(f"nothing tagged cloudhp-cluster={name} found: nothing to delete")
+            return
+        for kind, names in report.deleted.items():
+            if names:
+                click.echo(f"deleted {len(names)} {kind}(s): {', '.join(names)}")
+        click.echo(f"verified: nothing tagged cloudhp-cluster={name} remains")
+
+    emit(output, data, text)

@@ -102,15 +102,21 @@ def _headers(conn: Connection) -> dict[str, str]:
     return {"X-Auth-Token": conn.session.get_token(), "Accept": "application/json"}
 
 
+def _delete_stacks(conn: Connection, ids: list[str]) -> None:
+    """Delete what a test left (before removing the networks its stacks use)."""
+    while ids:
+        stack_id = ids.pop()
+        if conn.orchestration.find_stack(stack_id, ignore_missing=True) is not None:
+            conn.orchestration.delete_stack(stack_id)
+            _wait_gone(conn, stack_id, timeout=300)
+
+
 @pytest.fixture
 def stacks(conn: Connection) -> Iterator[list[str]]:
     """Stack ids to delete after the test, whatever it left."""
     ids: list[str] = []
     yield ids
-    for stack_id in ids:
-        if conn.orchestration.find_stack(stack_id, ignore_missing=True) is not None:
-            conn.orchestration.delete_stack(stack_id)
-            _wait_gone(conn, stack_id)
+    _delete_stacks(conn, ids)
 
 
 # --- API shape -------------------------------------------------------------------------
@@ -404,7 +410,7 @@ def test_openstack_cli_stack_create_wait(localcloud: LocalCloud, conn: Connectio
     reason="waits for Neutron and Cinder in app.SERVICES",
 )
 def test_network_and_volume_stack_then_delete_in_reverse_order(
-    localcloud: LocalCloud, conn: Connection
+    localcloud: LocalCloud, conn: Connection, stacks: list[str]
 ) -> None:
     net = conn.network.create_network(name=_name("heat-net"))
     subnet = conn.network.create_subnet(network_id=net.id, cidr="10.77.200.0/24", ip_version=4)
@@ -420,6 +426,7 @@ def test_network_and_volume_stack_then_delete_in_reverse_order(
             template=_template("network_volume.yaml"),
             parameters={"network": net.name},
         )
+        stacks.append(stack.id)
         done = _wait_status(conn, stack.id, timeout=180)
         assert done.status == "CREATE_COMPLETE", done.status_reason
         outputs = {o["output_key"]: o["output_value"] for o in done.outputs}
@@ -442,6 +449,9 @@ def test_network_and_volume_stack_then_delete_in_reverse_order(
         volume = conn.block_storage.get_volume(ids["volume"])
         assert volume.status == "available" and volume.size == 1
         assert volume.name == f"{name}-data" and outputs["volume_id"] == volume.id
+        keypair = conn.compute.get_keypair(f"{name}-key")
+        assert ids["key"] == keypair.name
+        assert outputs["private_key"].startswith("-----BEGIN")
 
         conn.orchestration.delete_stack(done)
         _wait_gone(conn, stack.id)
@@ -450,7 +460,9 @@ def test_network_and_volume_stack_then_delete_in_reverse_order(
         assert conn.network.find_port(ids["port"], ignore_missing=True) is None
         assert conn.network.find_ip(ids["fip"], ignore_missing=True) is None
         assert conn.block_storage.find_volume(ids["volume"], ignore_missing=True) is None
+        assert conn.compute.find_keypair(ids["key"], ignore_missing=True) is None
     finally:
+        _delete_stacks(conn, stacks)
         conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
         conn.network.delete_router(router)
         conn.network.delete_network(net)
@@ -459,7 +471,7 @@ def test_network_and_volume_stack_then_delete_in_reverse_order(
 @pytest.mark.docker
 @pytest.mark.skipif("compute" not in REGISTERED, reason="waits for Nova in app.SERVICES")
 def test_server_signals_its_wait_condition_from_user_data(
-    localcloud: LocalCloud, conn: Connection
+    localcloud: LocalCloud, conn: Connection, stacks: list[str]
 ) -> None:
     """The golden-image pattern: user_data runs curl_cli; needs the public listener."""
     net = conn.network.create_network(name=_name("heat-srv-net"))
@@ -472,6 +484,7 @@ def test_server_signals_its_wait_condition_from_user_data(
             parameters={"network": net.id, "message": "hello"},
             timeout_mins=10,
         )
+        stacks.append(stack.id)
         done = _wait_status(conn, stack.id, timeout=600)
         assert done.status == "CREATE_COMPLETE", done.status_reason
         outputs = {o["output_key"]: o["output_value"] for o in done.outputs}
@@ -479,10 +492,16 @@ def test_server_signals_its_wait_condition_from_user_data(
         assert outputs["address"].startswith("10.77.201.")
         server_id = _resource(conn, done, "server").physical_resource_id
         assert conn.compute.get_server(server_id).status == "ACTIVE"
+        volume_id = _resource(conn, done, "data").physical_resource_id
+        volume = conn.block_storage.get_volume(volume_id)
+        assert volume.status == "in-use"
+        assert [a["server_id"] for a in volume.attachments] == [server_id]
         conn.orchestration.delete_stack(done)
         _wait_gone(conn, stack.id, timeout=300)
         assert conn.compute.find_server(server_id, ignore_missing=True) is None
+        assert conn.block_storage.find_volume(volume_id, ignore_missing=True) is None
     finally:
+        _delete_stacks(conn, stacks)
         for port in conn.network.ports(network_id=net.id):
             conn.network.delete_port(port)
         conn.network.delete_network(net)
@@ -510,6 +529,7 @@ def test_server_in_error_fails_the_stack_with_novas_fault(
             template=_template("server_waitcondition.yaml"),
             parameters={"network": net.name, "image": broken["id"]},
         )
+        stacks.append(stack.id)
         done = _wait_status(conn, stack.id, timeout=120)
         assert done.status == "CREATE_FAILED"
         prefix = "Resource CREATE failed: ResourceInError: resources.server: Went to status ERROR"
@@ -518,6 +538,7 @@ def test_server_in_error_fails_the_stack_with_novas_fault(
         conn.orchestration.delete_stack(done)
         _wait_gone(conn, stack.id, timeout=120)
     finally:
+        _delete_stacks(conn, stacks)
         for port in conn.network.ports(network_id=net.id):
             conn.network.delete_port(port)
         conn.network.delete_network(net)
