@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 VERSION = "1"
 """Bump when the build procedure changes in a way the hashed inputs do not show."""
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "heat" / "golden-image.yaml"
+# Package data (heat/ at the top of the repo links here), so installed copies carry it.
+TEMPLATE_PATH = Path(__file__).resolve().parent / "heat" / "golden-image.yaml"
 GOLDEN_TAG = "cloudhp-golden"
 HASH_PROPERTY = "cloudhp_inputs_hash"
 NAME_PREFIX = "cloudhp-golden-"
