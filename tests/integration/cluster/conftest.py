@@ -1,12 +1,10 @@
 """Fixtures for the cluster steps (preflight, security groups, keypair, teardown).
 
-They run against the same real localcloud as tests/integration/localcloud, over HTTP
-with openstacksdk. pytest only honours `pytest_plugins` in the root conftest, so the
-localcloud fixtures are re-exported from that directory's conftest (loaded under a
-unique module name so pytest's own "conftest" module is not shadowed).
+They run against the same real localcloud as tests/integration/localcloud (one per
+session, from tests/integration/conftest.py), over HTTP with openstacksdk.
 
 Fixtures:
-    localcloud, conn, admin_conn   from tests/integration/localcloud/conftest.py
+    localcloud, conn, admin_conn   from tests/integration/conftest.py
     private_net    a private network + IPv4 subnet in project demo (session)
     make_ctx       builds a ClusterContext for a fresh cluster name; every cluster
                    made through it is torn down (by tag) after the test
@@ -14,11 +12,8 @@ Fixtures:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -34,26 +29,6 @@ from openstack.connection import Connection
 from cloudhp.clusterspec import build_spec
 from cloudhp.context import ClusterContext
 from cloudhp.progress import RecordingReporter
-
-
-def _load_localcloud_fixtures() -> ModuleType:
-    name = "cloudhp_tests_localcloud_fixtures"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).parents[1] / "localcloud" / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_lc = _load_localcloud_fixtures()
-localcloud = _lc.localcloud
-conn = _lc.conn
-admin_conn = _lc.admin_conn
-LocalCloud = _lc.LocalCloud
 
 
 @pytest.fixture(scope="session")

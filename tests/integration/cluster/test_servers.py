@@ -1,0 +1,41 @@
+"""Nodes as Nova servers: a server that ends in ERROR is replaced once, then reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cluster_support import unique_name
+
+from cloudhp.cloudkeys import ensure_cloud_keypair
+from cloudhp.errors import CloudhpError
+from cloudhp.naming import resource_name
+from cloudhp.preflight import preflight
+from cloudhp.secgroups import ensure_security_groups
+from cloudhp.servers import ensure_servers
+
+pytestmark = pytest.mark.docker
+
+
+def test_a_server_in_error_is_replaced_once_then_novas_fault_is_reported(
+    make_ctx: Any, conn: Any, localcloud: Any
+) -> None:
+    # An active Glance image whose data is gone: Nova accepts the boot, the hypervisor
+    # (here the Docker engine) cannot start it, and the server ends in ERROR with a fault.
+    image = conn.image.create_image(
+        name=unique_name("broken"), disk_format="raw", container_format="bare"
+    )
+    localcloud.store().update(
+        "image", image.id, {"status": "active", "_docker_image": "cloudhp/missing:gone"}
+    )
+    try:
+        ctx = make_ctx(workers=0)
+        ctx.resolved = preflight(ctx)
+        ensure_security_groups(ctx)
+        key_name, _ = ensure_cloud_keypair(ctx)
+        groups = {k: resource_name(ctx.spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
+        with pytest.raises(CloudhpError, match=r"went to ERROR twice: .*cloudhp/missing"):
+            ensure_servers(ctx, image.id, key_name, groups, timeout=180)
+        assert any("replacing" in step for step in ctx.reporter.steps)
+    finally:
+        conn.image.delete_image(image)
