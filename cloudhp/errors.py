@@ -84,3 +84,19 @@ class HostKeyMismatch(CloudhpError):
 
 class WaitTimeout(CloudhpError):
     exit_status = ExitStatus.TIMEOUT
+
+
+class QuotaTooSmall(CloudhpError):
+    """The project's quota cannot hold the cluster; nothing was created.
+
+    A general error (1): the request is valid and this machine is fine; the cloud
+    project's administrator (or asking for less) can fix it.
+    """
+
+
+class GoldenBuildFailed(CloudhpError):
+    """The builder server or its stack failed; the stack is deleted, nothing is left.
+
+    A general error (1): a failure in the cloud, not the user's request, this
+    machine, or a command run over SSH.
+    """

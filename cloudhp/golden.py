@@ -15,29 +15,49 @@ them over SSH.
 Leftovers of an interrupted run are finished or cleaned: a snapshot still saving is
 waited for, a failed one deleted; a builder stack is reused when complete and
 otherwise deleted and rebuilt (its artifact URLs died with the run that made it).
+Those verdicts, the inputs hash and the stack's parameters are pure functions in
+`cloudhp.goldenplan`; this module does the cloud I/O around them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import openstack.exceptions as os_exc
 from openstack.orchestration.util import template_format
 
 from cloudhp.artifacts import serve_images
 from cloudhp.cloudkeys import keypair_name
-from cloudhp.context import ClusterContext, Resolved
-from cloudhp.errors import CloudhpError, ConflictError, EnvironmentProblem, WaitTimeout
+from cloudhp.context import ClusterContext
+from cloudhp.errors import (
+    CloudhpError,
+    ConflictError,
+    EnvironmentProblem,
+    GoldenBuildFailed,
+    WaitTimeout,
+)
+from cloudhp.goldenplan import (
+    GOLDEN_TAG,
+    HASH_PROPERTY,
+    IMAGE_BUSY,
+    SCRIPT_FAILURE,
+    SIGNAL_TIMEOUT,
+    SNAPSHOT_TIMEOUT,
+    GoldenInputs,
+    console_tail,
+    existing_image_action,
+    existing_stack_action,
+    golden_inputs,
+    idle_seconds,
+    stack_output,
+    stack_parameters,
+)
 from cloudhp.naming import resource_name
 
 if TYPE_CHECKING:
@@ -45,188 +65,13 @@ if TYPE_CHECKING:
 
     from cloudhp.images import BuiltImage
 
-VERSION = "1"
-"""Bump when the build procedure changes in a way the hashed inputs do not show."""
-
 # Package data (heat/ at the top of the repo links here), so installed copies carry it.
 TEMPLATE_PATH = Path(__file__).resolve().parent / "heat" / "golden-image.yaml"
-GOLDEN_TAG = "cloudhp-golden"
-HASH_PROPERTY = "cloudhp_inputs_hash"
-NAME_PREFIX = "cloudhp-golden-"
 
-SIGNAL_TIMEOUT = 1200
-"""Seconds the wait condition gives the builder to boot, load the images and signal."""
 BOOT_MARGIN = 300
 """Extra seconds cloudhp waits for the stack beyond the wait condition's own timeout."""
-SNAPSHOT_TIMEOUT = 1800
 DELETE_TIMEOUT = 600
 POLL_INTERVAL = 3.0
-
-_IMAGE_BUSY = frozenset({"queued", "saving", "uploading", "importing"})
-_IMAGE_DEAD = frozenset({"killed", "deleted", "pending_delete", "deactivated"})
-
-
-class GoldenBuildFailed(CloudhpError):
-    """The builder server or its stack failed; the stack is deleted, nothing is left.
-
-    Proposed for cloudhp.errors (this module is its only user so far).
-    """
-
-
-# --------------------------------------------------------------------------- pure logic
-
-
-@dataclass(frozen=True)
-class GoldenInputs:
-    """Everything the golden image's content depends on, and nothing else.
-
-    The keypair, network and security groups are left out on purpose: they shape the
-    builder, not the snapshot (the builder's authorized_keys are removed before it).
-    """
-
-    template: str
-    base_image_id: str
-    flavor_id: str
-    docker_images: tuple[str, ...]  # "<tag>@<id>", sorted
-    version: str = VERSION
-
-    def digest(self) -> str:
-        document = json.dumps(
-            {
-                "template": self.template,
-                "base_image_id": self.base_image_id,
-                "flavor_id": self.flavor_id,
-                "docker_images": list(self.docker_images),
-                "version": self.version,
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(document.encode()).hexdigest()[:12]
-
-    @property
-    def name(self) -> str:
-        return golden_image_name(self.digest())
-
-
-def golden_inputs(
-    template: str, base_image_id: str, flavor_id: str, images: Sequence[BuiltImage]
-) -> GoldenInputs:
-    """The inputs of a build; the order in which images are given does not matter."""
-    refs = tuple(sorted({f"{i.tag}@{i.id}" for i in images}))
-    return GoldenInputs(template, base_image_id, flavor_id, refs)
-
-
-def golden_image_name(digest: str) -> str:
-    return f"{NAME_PREFIX}{digest}"
-
-
-def stack_parameters(
-    resolved: Resolved,
-    image_urls: Sequence[str],
-    *,
-    build_id: str,
-    cluster: str,
-    key_name: str | None = None,
-    security_groups: Sequence[str] = (),
-    timeout: int = SIGNAL_TIMEOUT,
-) -> dict[str, str]:
-    """The template's parameters, as strings, the way `openstack stack create` sends them."""
-    for url in image_urls:
-        if "," in url or any(c.isspace() for c in url):
-            raise ValueError(f"artifact URL {url!r} cannot go into a comma-delimited list")
-    return {
-        "image": resolved.image_id,
-        "flavor": resolved.flavor_id,
-        "key_name": key_name or "",
-        "network": resolved.network_id,
-        "security_groups": ",".join(security_groups),
-        "image_urls": ",".join(image_urls),
-        "timeout": str(int(timeout)),
-        "build_id": build_id,
-        "cluster": cluster,
-    }
-
-
-StackAction = Literal["reuse", "wait", "delete", "wait-delete"]
-
-
-def existing_stack_action(status: str, build_id: str | None, wanted: str) -> StackAction:
-    """What to do with a builder stack found from an earlier run.
-
-    A complete stack of the same build holds a server with the images loaded: reuse it.
-    Anything else in progress is stale, because its artifact URLs died with the run
-    that made it; failed stacks and other builds are deleted.
-    """
-    if status == "DELETE_IN_PROGRESS":
-        return "wait-delete"
-    if status == "CREATE_COMPLETE" and build_id == wanted:
-        return "reuse"
-    return "delete"
-
-
-ImageAction = Literal["reuse", "adopt", "wait", "delete", "foreign"]
-
-
-def existing_image_action(
-    status: str,
-    tags: Sequence[str],
-    properties: dict[str, Any],
-    digest: str,
-    idle_seconds: float = 0.0,
-) -> ImageAction:
-    """What to do with an image already named like the golden image.
-
-    Ours means it carries our hash property (set atomically by createImage); an image
-    of that name without it was made by someone else and is never touched. A snapshot
-    still queued or saving is waited for unless it has not changed for longer than a
-    snapshot may take: then its builder is long gone and it will never finish.
-    """
-    ours = properties.get(HASH_PROPERTY) == digest
-    if status == "active" and GOLDEN_TAG in tags and ours:
-        return "reuse"
-    if not ours:
-        return "foreign"
-    if status == "active":
-        return "adopt"  # snapshot finished after its run was interrupted before tagging
-    if status in _IMAGE_BUSY and idle_seconds <= SNAPSHOT_TIMEOUT:
-        return "wait"
-    return "delete"
-
-
-def idle_seconds(updated_at: str | None, now: datetime | None = None) -> float:
-    """Seconds since an API timestamp ("2024-05-01T10:00:00Z"); 0 when unknown."""
-    if not updated_at:
-        return 0.0
-    try:
-        then = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=UTC)
-    return max(0.0, ((now or datetime.now(UTC)) - then).total_seconds())
-
-
-def stack_output(outputs: Sequence[dict[str, Any]] | None, key: str) -> Any:
-    for output in outputs or ():
-        if output.get("output_key") == key:
-            return output.get("output_value")
-    return None
-
-
-SCRIPT_FAILURE = "golden image build failed while"
-"""How the builder's user data words a FAILURE signal (heat/golden-image.yaml)."""
-
-_KEY_LINE = re.compile(r"(ssh|ecdsa|sk)-[\w@.-]+ AAAA|BEGIN SSH HOST KEY|END SSH HOST KEY")
-
-
-def console_tail(console: str, lines: int = 8) -> str:
-    """The builder's own log lines if it printed any, else the end of its console.
-
-    Host key lines are left out: they are long, and say nothing about a failure.
-    """
-    kept = [line for line in console.splitlines() if line.strip() and not _KEY_LINE.search(line)]
-    ours = [line for line in kept if "cloudhp-golden:" in line]
-    return "\n".join((ours or kept)[-lines:])
 
 
 # --------------------------------------------------------------------------- results
@@ -584,7 +429,7 @@ def _wait_image(ctx: ClusterContext, image_id: str, poll_interval: float, *, fai
 
     image = _poll(
         fetch,
-        lambda i: i is None or i.status not in _IMAGE_BUSY,
+        lambda i: i is None or i.status not in IMAGE_BUSY,
         timeout=SNAPSHOT_TIMEOUT,
         interval=poll_interval,
         on_tick=lambda i, t: ctx.reporter.step(f"image {image_id} {i.status} ({t:.0f}s)"),

@@ -4,17 +4,17 @@ A wrong flavor name found after five servers exist leaves a half-built cluster a
 bill; found here it is one clear message that names the thing and what exists instead.
 Preflight only reads (lists and limits), so running it can never leave anything behind.
 
-The decisions (which of several candidates, how much quota is missing, how to word it)
-are pure functions below the I/O, so they are unit-tested without a cloud.
+The decisions (which of several candidates, how to word it) are pure functions below
+the I/O, and the quota arithmetic is `cloudhp.quotas`, so both are unit-tested
+without a cloud.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openstack.exceptions as os_exc
@@ -23,18 +23,12 @@ from cloudhp.context import ClusterContext, Resolved
 from cloudhp.credentials import authenticate
 from cloudhp.errors import CloudhpError, EnvironmentProblem, NotFoundError, UsageError
 from cloudhp.naming import TAG_KEY
+from cloudhp.quotas import Quota, compute_needs, quota_error, shortages
 
 T = TypeVar("T")
 
 MAX_LISTED = 15
 """How many alternatives a hint names before it says "... and N more"."""
-
-
-class QuotaTooSmall(CloudhpError):
-    """The project's quota cannot hold the cluster; nothing was created.
-
-    Proposed for cloudhp.errors (this module is its only user so far).
-    """
 
 
 # --------------------------------------------------------------------------- pure logic
@@ -96,68 +90,6 @@ def only_one(items: Sequence[T], kind: str, option: str) -> T:
         f"{len(items)} {kind}s are visible to this project, so cloudhp cannot choose",
         hint=f"name one with {option}: " + format_choices(_label(i) for i in items),
     )
-
-
-@dataclass(frozen=True)
-class Quota:
-    """One limit as OpenStack reports it: a maximum (negative: unlimited) and the usage."""
-
-    limit: int
-    used: int
-
-    @property
-    def available(self) -> int | None:
-        """What is left, or None for unlimited."""
-        if self.limit < 0:
-            return None
-        return max(0, self.limit - self.used)
-
-
-@dataclass(frozen=True)
-class Shortage:
-    name: str
-    need: int
-    available: int
-    unit: str = ""
-
-    def describe(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.name} need {self.need}{unit}, {self.available}{unit} available"
-
-
-UNITS = {"RAM": "MiB", "volume gigabytes": "GiB"}
-
-
-def shortages(needs: Mapping[str, int], quotas: Mapping[str, Quota]) -> list[Shortage]:
-    """Every quota that cannot hold what is needed, in the order of `needs`.
-
-    A need of 0 is never short (a rerun that creates nothing must pass even on a
-    project that is now full), and a quota the cloud does not report is not checked.
-    """
-    short = []
-    for name, need in needs.items():
-        quota = quotas.get(name)
-        if need <= 0 or quota is None:
-            continue
-        available = quota.available
-        if available is not None and need > available:
-            short.append(Shortage(name, need, available, UNITS.get(name, "")))
-    return short
-
-
-def quota_error(short: Sequence[Shortage]) -> QuotaTooSmall:
-    """One error naming every short quota, so the user asks the administrator once."""
-    return QuotaTooSmall(
-        "quota too small: " + "; ".join(s.describe() for s in short),
-        hint="ask the project's administrator to raise the quota, or free resources, "
-        "or ask for less (fewer workers, a smaller flavor); nothing was created",
-    )
-
-
-def compute_needs(new_servers: int, vcpus: int, ram_mb: int) -> dict[str, int]:
-    """What `new_servers` servers of a flavor take from the compute quota."""
-    new_servers = max(0, new_servers)
-    return {"instances": new_servers, "cores": new_servers * vcpus, "RAM": new_servers * ram_mb}
 
 
 def probe_target(cidr: str, gateway_ip: str | None) -> str:

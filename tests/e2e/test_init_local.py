@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import urllib.request
@@ -57,6 +58,44 @@ def test_second_init_changes_nothing(cli, cluster):
     again = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
     assert again["changed"] is False, [p for p in again["phases"] if p["changed"]]
     assert [n["server_id"] for n in again["nodes"]] == [n["server_id"] for n in cluster["nodes"]]
+
+
+def demo_password(cli) -> str:
+    clouds = yaml.safe_load((cli.home / "localcloud" / "clouds.yaml").read_text())["clouds"]
+    return clouds["cloudhp-local"]["auth"]["password"]
+
+
+def test_status_through_a_horizon_openrc_with_the_password_on_a_pipe(cli, cluster, tmp_path):
+    rc = tmp_path / "demo-openrc.sh"
+    rc.write_text(cli.run("localcloud", "openrc").stdout)
+    assert "OS_PASSWORD_INPUT" in rc.read_text()  # it prompts, as Horizon's files do
+    password = demo_password(cli)
+    result = cli.run(
+        "status", "--openrc", str(rc), "--name", CLUSTER, "--output", "json",
+        input=password + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["nodes"]) == 3
+    assert password not in result.stdout + result.stderr
+
+
+def test_status_with_an_application_credential(cli, cluster, tmp_path):
+    conn = admin_view(cli)
+    user_id = conn.current_user_id
+    cred = conn.identity.create_application_credential(user=user_id, name="e2e-appcred")
+    try:
+        rc = tmp_path / "appcred-openrc.sh"
+        rc.write_text(
+            f"export OS_AUTH_TYPE=v3applicationcredential\n"
+            f"export OS_AUTH_URL={conn.auth['auth_url']}\n"
+            f"export OS_APPLICATION_CREDENTIAL_ID={cred.id}\n"
+            f"export OS_APPLICATION_CREDENTIAL_SECRET={cred.secret}\n"
+            "export OS_REGION_NAME=RegionOne\n"
+        )
+        doc = cli.json("status", "--openrc", str(rc), "--name", CLUSTER)
+        assert len(doc["nodes"]) == 3
+    finally:
+        conn.identity.delete_application_credential(user_id, cred.id)
 
 
 def test_ssh_runs_a_command_with_the_pinned_key(cli, cluster):

@@ -74,7 +74,7 @@ def ssh(key: Path, address: str, command: str, attempts: int = 30) -> str:
     raise AssertionError(f"ssh {command!r} failed: {result.stderr}")
 
 
-def test_boot_ssh_volume_snapshot_and_stack(openstack_cli, tmp_path):
+def test_boot_ssh_volume_snapshot_and_stack(openstack_cli, cli, tmp_path):
     os_ = openstack_cli
     key = tmp_path / "k1"
     key.write_text(os_("keypair", "create", "newcomer-key"))
@@ -121,6 +121,13 @@ def test_boot_ssh_volume_snapshot_and_stack(openstack_cli, tmp_path):
     assert stack["stack_status"] == "CREATE_COMPLETE"
     outputs = {o["output_key"]: o["output_value"] for o in stack["outputs"]}
     assert "booted" in json.dumps(outputs["signal_data"])
+
+    # A restart of localcloud keeps every resource and finds the servers as they are.
+    assert cli.run("localcloud", "down").returncode == 0
+    assert cli.run("localcloud", "up").returncode == 0
+    assert json.loads(os_("server", "show", "vm1", "-f", "json"))["status"] == "ACTIVE"
+    assert json.loads(os_("volume", "show", "disk1", "-f", "json"))["status"] == "in-use"
+    assert ssh(key, fip, "hostname").strip() == "vm1"
 
     os_("stack", "delete", "--yes", "--wait", "st1")
     os_("server", "remove", "volume", "vm1", "disk1")

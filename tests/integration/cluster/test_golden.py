@@ -25,14 +25,8 @@ from openstack.connection import Connection
 from cloudhp.cloudkeys import ensure_cloud_keypair
 from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError
-from cloudhp.golden import (
-    GOLDEN_TAG,
-    HASH_PROPERTY,
-    ensure_golden_image,
-    find_golden,
-    golden_inputs,
-    read_template,
-)
+from cloudhp.golden import ensure_golden_image, find_golden, read_template
+from cloudhp.goldenplan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
 from cloudhp.images import BuiltImage
 from cloudhp.localcloud.app import SERVICES
 from cloudhp.naming import resource_name
@@ -248,8 +242,6 @@ def test_a_stale_builder_stack_of_an_interrupted_run_is_replaced(
 ) -> None:
     """A run killed mid-build leaves its stack in progress, its artifact URLs dead."""
     from openstack.orchestration.util import template_format
-
-    from cloudhp.golden import stack_parameters
 
     ctx = _ready_ctx(make_ctx)
     resolved = ctx.need_resolved()

@@ -11,9 +11,9 @@ from cluster_support import create_private_network, delete_private_network, need
 from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
-from cloudhp.errors import NotFoundError, UsageError
+from cloudhp.errors import NotFoundError, QuotaTooSmall, UsageError
 from cloudhp.naming import resource_name
-from cloudhp.preflight import QuotaTooSmall, preflight
+from cloudhp.preflight import preflight
 
 pytestmark = needs("compute", "network", "image")
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from cloudhp.context import Resolved
-from cloudhp.golden import (
+from cloudhp.golden import read_template
+from cloudhp.goldenplan import (
     GOLDEN_TAG,
     HASH_PROPERTY,
     SCRIPT_FAILURE,
@@ -20,7 +21,6 @@ from cloudhp.golden import (
     golden_image_name,
     golden_inputs,
     idle_seconds,
-    read_template,
     stack_output,
     stack_parameters,
 )
