@@ -7,6 +7,6 @@ Layout (one module per concern, one per OpenStack service):
     faults.py    OpenStack-shaped errors in each service's style
     store.py     the SQLite document store (state.db)
     config.py    LocalCloudConfig, data dir, clouds.yaml entries
-    identity.py  Keystone v3
+    identity.py  Keystone v3 (identity_tokens.py, identity_appcreds.py, identity_common.py)
     daemon.py    serve, start in background, stop, status, reset (RESET_HOOKS)
 """

@@ -2,7 +2,8 @@
 
 The API is split by concern, all on `compute_common.bp`:
     compute_misc.py     flavors, keypairs, limits, os-quota-sets
-    compute_servers.py  servers (create/list/show/update/delete)
+    compute_create.py   POST /servers: validation before the boot
+    compute_servers.py  servers (view, list/show/update/delete)
     compute_meta.py     server metadata and tags
     compute_actions.py  POST /servers/<id>/action and os-volume_attachments
     servers_backend.py  the containers behind the servers (worker pool, snapshots)
@@ -19,6 +20,7 @@ from flask import Response
 from cloudhp.localcloud import (
     auth,
     compute_actions,  # noqa: F401  (registers routes)
+    compute_create,  # noqa: F401  (registers routes)
     compute_meta,  # noqa: F401  (registers routes)
     compute_misc,  # noqa: F401  (registers routes)
     compute_servers,

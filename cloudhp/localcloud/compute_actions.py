@@ -17,10 +17,8 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from cloudhp.localcloud import faults, servers_backend
-from cloudhp.localcloud.compute_common import bp, get_server, mv
+from cloudhp.localcloud.compute_common import V, bp, get_server, mv, volumes_module
 from cloudhp.localcloud.store import Record, Store, current_store, new_id, utcnow
-
-V = "/v2.1"
 
 
 def _conflict(record: Record, action: str) -> faults.Conflict:
@@ -174,12 +172,6 @@ def _attachment_view(server_id: str, a: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _volumes_module() -> Any:
-    from cloudhp.localcloud import volumes
-
-    return volumes
-
-
 @bp.get(f"{V}/servers/<server_id>/os-volume_attachments")
 def list_attachments(server_id: str) -> Response:
     record = get_server(current_store(), server_id)
@@ -213,7 +205,7 @@ def attach(server_id: str) -> Response:
         raise _conflict(record, "attach_volume")
     if any(a["volume_id"] == volume_id for a in record.get("volume_attachments") or []):
         raise faults.BadRequest(f"Invalid volume: volume {volume_id} already attached")
-    device = _volumes_module().attach_volume(store, volume_id, server_id, body.get("device"))
+    device = volumes_module().attach_volume(store, volume_id, server_id, body.get("device"))
     attachment = {
         "volume_id": volume_id,
         "device": device,
@@ -241,7 +233,7 @@ def detach(server_id: str, volume_id: str) -> tuple[str, int]:
     attachments = record.get("volume_attachments") or []
     if not any(a["volume_id"] == volume_id for a in attachments):
         raise faults.NotFound(f"Volume {volume_id} is not attached to the instance {server_id}.")
-    _volumes_module().detach_volume(store, volume_id, server_id)
+    volumes_module().detach_volume(store, volume_id, server_id)
     with store.transaction():
         current = store.get("server", server_id) or record
         store.update(

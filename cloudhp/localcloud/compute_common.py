@@ -1,7 +1,8 @@
 """What the compute (Nova v2.1) route modules share: the blueprint, flavors, quotas.
 
 compute.py declares the Service and imports the route modules (compute_misc,
-compute_servers, compute_actions), which all add their views to `bp` defined here;
+compute_create, compute_servers, compute_meta, compute_actions), which all add their
+views to `bp` defined here;
 keeping the blueprint and helpers here avoids import cycles between them.
 
 Store types: "flavor" (seeded, public), "keypair" (project_id column = the owning
@@ -21,6 +22,7 @@ from cloudhp.localcloud.catalog import microversion_at_least
 from cloudhp.localcloud.store import Record, Store
 
 bp = Blueprint("compute", __name__)
+V = "/v2.1"
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.79"
@@ -141,3 +143,55 @@ def get_server(store: Store, server_id: str) -> Record:
     if record is None or (record["project_id"] != g.project_id and not g.get("is_admin")):
         raise faults.NotFound(f"Instance {server_id} could not be found.")
     return record
+
+
+def network_module() -> Any:
+    """network.py, imported on use: importing it registers its reset hook, and compute's
+    must come first (daemon.RESET_HOOKS run in order; containers go before their
+    networks and loop devices)."""
+    from cloudhp.localcloud import network
+
+    return network
+
+
+def volumes_module() -> Any:
+    """volumes.py, imported on use for the same reason as `network_module`."""
+    from cloudhp.localcloud import volumes
+
+    return volumes
+
+
+# --- metadata and tags -----------------------------------------------------------------
+
+
+def valid_metadata(value: Any, field: str) -> dict[str, str]:
+    """Nova's check of a metadata map: string keys of 1-255 and values of at most 255."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
+        for k, v in value.items()
+    ):
+        raise faults.BadRequest(f"Invalid input for field/attribute {field}.")
+    return value
+
+
+def check_metadata_quota(store: Store, project_id: str, metadata: dict[str, str]) -> None:
+    """Nova's 403 when a server would hold more items than metadata_items allows."""
+    limit = quotas(store, project_id)["metadata_items"]
+    if 0 <= limit < len(metadata):
+        raise faults.OverLimit(
+            "Quota exceeded for metadata_items: Requested "
+            f"{len(metadata)}, but already used 0 of {limit} metadata_items",
+            code=403,
+        )
+
+
+def validate_tags(tags: Any) -> list[str]:
+    if (
+        not isinstance(tags, list)
+        or len(tags) > 50
+        or not all(
+            isinstance(t, str) and 0 < len(t) <= 60 and "/" not in t and "," not in t for t in tags
+        )
+    ):
+        raise faults.BadRequest("Invalid input for field/attribute tags.")
+    return list(dict.fromkeys(tags))

@@ -9,37 +9,29 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from cloudhp.localcloud import faults
-from cloudhp.localcloud.compute_common import bp, get_server, links, mv, quotas
-from cloudhp.localcloud.compute_servers import validate_tags
+from cloudhp.localcloud.compute_common import (
+    V,
+    bp,
+    check_metadata_quota,
+    get_server,
+    links,
+    mv,
+    valid_metadata,
+    validate_tags,
+)
 from cloudhp.localcloud.store import Record, current_store, utcnow
-
-V = "/v2.1"
-
 
 # --- metadata ------------------------------------------------------------------------
 
 
 def _meta_body(key: str) -> dict[str, str]:
-    body = faults.json_body()
-    value = body.get(key)
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
-        for k, v in value.items()
-    ):
-        raise faults.BadRequest(f"Invalid input for field/attribute {key}.")
-    return value
+    return valid_metadata(faults.json_body().get(key), key)
 
 
 def _set_metadata(server_id: str, metadata: dict[str, str]) -> Response:
     store = current_store()
     record = get_server(store, server_id)
-    limit = quotas(store, record["project_id"])["metadata_items"]
-    if 0 <= limit < len(metadata):
-        raise faults.OverLimit(
-            "Quota exceeded for metadata_items: Requested "
-            f"{len(metadata)}, but already used 0 of {limit} metadata_items",
-            code=403,
-        )
+    check_metadata_quota(store, record["project_id"], metadata)
     store.update("server", server_id, {"metadata": metadata, "updated": utcnow()})
     return jsonify({"metadata": metadata})
 

@@ -20,6 +20,7 @@ from cloudhp.localcloud import faults
 from cloudhp.localcloud.compute_common import (
     DEFAULT_QUOTAS,
     LEGACY_NETWORK_QUOTAS,
+    V,
     bp,
     find_flavor,
     links,
@@ -30,9 +31,6 @@ from cloudhp.localcloud.compute_common import (
 )
 from cloudhp.localcloud.compute_common import flavors as all_flavors
 from cloudhp.localcloud.store import Record, current_store, utcnow
-
-V = "/v2.1"
-
 
 # --- flavors ---------------------------------------------------------------------------
 

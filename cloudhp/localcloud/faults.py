@@ -124,6 +124,11 @@ class ServiceUnavailable(Fault):
     code = 503
 
 
+def _http_kind(fault: Fault) -> str:
+    """The webob exception name Neutron and Heat report: "HTTPNotFound", ..."""
+    return "HTTP" + fault.title.replace(" ", "")
+
+
 def body_for(fault: Fault, style: str) -> dict[str, Any]:
     """The JSON body `style`'s real service would send for `fault`."""
     code, msg = fault.code, fault.message
@@ -135,12 +140,12 @@ def body_for(fault: Fault, style: str) -> dict[str, Any]:
         return {name or _NOVA_NAMES.get(code, "computeFault"): {"code": code, "message": msg}}
     if style == NEUTRON:
         default = "OverQuota" if isinstance(fault, OverLimit) else None
-        kind = fault.kind or default or "HTTP" + fault.title.replace(" ", "")
+        kind = fault.kind or default or _http_kind(fault)
         return {"NeutronError": {"type": kind, "message": msg, "detail": ""}}
     if style == GLANCE:
         return {"code": f"{code} {fault.title}", "title": fault.title, "message": msg}
     if style == HEAT:
-        kind = fault.kind or "HTTP" + fault.title.replace(" ", "")
+        kind = fault.kind or _http_kind(fault)
         return {
             "code": code,
             "title": fault.title,

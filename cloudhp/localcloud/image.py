@@ -13,6 +13,8 @@ image import) answers 501: a disk image cannot become a container, so the only w
 to make an image is a server snapshot. Members/sharing are not implemented either.
 
 Store type "image": project_id column = owner; custom properties in "properties".
+Which attributes exist and may change, PATCH semantics and the JSON schemas are in
+image_schema.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from cloudhp.localcloud import auth, faults, servers_backend
+from cloudhp.localcloud import image_schema as schemas
 from cloudhp.localcloud.catalog import Service, versions_response
+from cloudhp.localcloud.image_schema import CORE, MUTABLE, READ_ONLY, apply_patch, check_value
 from cloudhp.localcloud.store import Record, Store, current_store, new_id, utcnow
 
 bp = Blueprint("image", __name__)
@@ -44,32 +48,6 @@ PATCH_TYPES = (
     "application/openstack-images-v2.1-json-patch",
     "application/openstack-images-v2.0-json-patch",
 )
-CORE = (
-    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
-    "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "min_ram",
-    "min_disk", "disk_format", "container_format", "created_at", "updated_at", "tags",
-    "self", "file", "schema", "direct_url", "locations",
-)  # fmt: skip
-READ_ONLY = (
-    "id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
-    "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations",
-    "cloudhp_docker_image",
-)  # fmt: skip
-MUTABLE = (
-    "name",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "min_ram",
-    "min_disk",
-    "disk_format",
-    "container_format",
-    "owner",
-)
-DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
-CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
-
-
 # --- startup -------------------------------------------------------------------------
 
 
@@ -177,9 +155,16 @@ def _get(image_id: str) -> Record:
     return record
 
 
-def _own(record: Record, action: str) -> None:
+def _owned(image_id: str, action: str) -> Record:
+    """An image the caller may see and `action` (its project's, or any for admin)."""
+    record = _get(image_id)
     if record["project_id"] != g.project_id and not g.get("is_admin"):
         raise faults.Forbidden(f"You are not permitted to {action} this image.")
+    return record
+
+
+def _set_tags(image_id: str, tags: list[str]) -> None:
+    current_store().update("image", image_id, {"tags": tags, "updated_at": utcnow()})
 
 
 # --- versions ------------------------------------------------------------------------
@@ -320,35 +305,6 @@ def show_image(image_id: str) -> Response:
 # --- create / update / delete ----------------------------------------------------------
 
 
-def _check_value(key: str, value: Any) -> Any:
-    if key in ("protected", "os_hidden"):
-        if not isinstance(value, bool):
-            raise faults.BadRequest(f"Invalid value for '{key}': must be a boolean")
-    elif key in ("min_ram", "min_disk"):
-        if not isinstance(value, int) or value < 0:
-            raise faults.BadRequest(f"Invalid value for '{key}': must be a positive integer")
-    elif key == "visibility":
-        if value not in ("public", "private", "shared", "community"):
-            raise faults.BadRequest(f"Invalid visibility value: {value}")
-        if value == "public" and not g.get("is_admin"):
-            raise faults.Forbidden("You are not authorized to complete publicize_image action.")
-    elif key == "disk_format" and value is not None and value not in DISK_FORMATS:
-        raise faults.BadRequest(f"Invalid value '{value}' for parameter 'disk_format'")
-    elif key == "container_format" and value is not None and value not in CONTAINER_FORMATS:
-        raise faults.BadRequest(f"Invalid value '{value}' for parameter 'container_format'")
-    elif key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):
-        raise faults.BadRequest("Invalid value for 'name'")
-    elif key == "tags":
-        if not isinstance(value, list) or not all(
-            isinstance(t, str) and len(t) <= 255 for t in value
-        ):
-            raise faults.BadRequest("Invalid value for 'tags'")
-        return list(dict.fromkeys(value))
-    elif key == "owner" and not g.get("is_admin"):
-        raise faults.Forbidden("Attribute 'owner' is reserved.")
-    return value
-
-
 @bp.post(f"{V}/images")
 def create_image() -> tuple[Response, int, dict[str, str]]:
     body = faults.json_body()
@@ -372,7 +328,7 @@ def create_image() -> tuple[Response, int, dict[str, str]]:
         if key in READ_ONLY and key != "id":
             raise faults.Forbidden(f"Attribute '{key}' is read-only.")
         if key in MUTABLE or key == "tags":
-            doc[key] = _check_value(key, value)
+            doc[key] = check_value(key, value)
         elif key not in ("id", "name", "owner"):
             doc["properties"][key] = value if isinstance(value, str) else str(value)
     image_id = body.get("id") or new_id()
@@ -383,67 +339,15 @@ def create_image() -> tuple[Response, int, dict[str, str]]:
         "image",
         doc,
         id=image_id,
-        name=_check_value("name", body.get("name")),
+        name=check_value("name", body.get("name")),
         project_id=body.get("owner") or g.project_id,
     )
     return jsonify(image_view(record)), 201, {"Location": f"/v2/images/{image_id}"}
 
 
-def _apply_patch(record: Record, ops: Any) -> dict[str, Any]:
-    if not isinstance(ops, list):
-        raise faults.BadRequest("Request body must be a JSON array of operation objects.")
-    changes: dict[str, Any] = {
-        "properties": dict(record.get("properties") or {}),
-        "tags": list(record.get("tags") or []),
-    }
-    for op in ops:
-        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
-            raise faults.BadRequest(
-                "Operation objects must contain exactly one member named "
-                '"add", "remove", or "replace".'
-            )
-        path = str(op.get("path", ""))
-        parts = path.strip("/").split("/")
-        key = parts[0]
-        if not path.startswith("/") or not key or len(parts) > 1:
-            raise faults.BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
-        if key in READ_ONLY:
-            raise faults.Forbidden(f"Attribute '{key}' is read-only.")
-        if key in ("disk_format", "container_format") and record["status"] != "queued":
-            raise faults.Forbidden(f"Attribute {key} can be only replaced for a queued image.")
-        kind = op["op"]
-        if kind == "remove":
-            if key in MUTABLE or key == "tags":
-                raise faults.Forbidden(
-                    f"Attribute '{key}' is required and cannot be removed."
-                    if key != "tags"
-                    else "Cannot remove tags this way."
-                )
-            if key not in changes["properties"]:
-                raise faults.Conflict(f"Property {key} does not exist.")
-            changes["properties"].pop(key)
-            continue
-        if "value" not in op:
-            raise faults.BadRequest(f'Operation "{kind}" requires a member named "value".')
-        value = op["value"]
-        if key in MUTABLE or key == "tags":
-            changes[key] = _check_value(key, value)
-        else:
-            if kind == "replace" and key not in changes["properties"]:
-                raise faults.Conflict(f"Property {key} does not exist.")
-            if not isinstance(value, str):
-                raise faults.BadRequest(f"Invalid value for property '{key}': must be a string")
-            changes["properties"][key] = value
-    changes["updated_at"] = utcnow()
-    if "owner" in changes:
-        changes["project_id"] = changes.pop("owner")
-    return changes
-
-
 @bp.patch(f"{V}/images/<image_id>")
 def update_image(image_id: str) -> Response:
-    record = _get(image_id)
-    _own(record, "modify")
+    record = _owned(image_id, "modify")
     content_type = (request.mimetype or "").lower()
     if content_type not in PATCH_TYPES:
         raise faults.Fault(
@@ -452,14 +356,13 @@ def update_image(image_id: str) -> Response:
             headers={"Accept-Patch": ", ".join(PATCH_TYPES)},
         )
     ops = request.get_json(force=True, silent=True)
-    updated = current_store().update("image", image_id, _apply_patch(record, ops))
+    updated = current_store().update("image", image_id, apply_patch(record, ops))
     return jsonify(image_view(updated))
 
 
 @bp.delete(f"{V}/images/<image_id>")
 def delete_image(image_id: str) -> tuple[str, int]:
-    record = _get(image_id)
-    _own(record, "delete")
+    record = _owned(image_id, "delete")
     if record.get("protected"):
         raise faults.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
     store = current_store()
@@ -474,24 +377,22 @@ def delete_image(image_id: str) -> tuple[str, int]:
 
 @bp.put(f"{V}/images/<image_id>/tags/<tag>")
 def add_tag(image_id: str, tag: str) -> tuple[str, int]:
-    record = _get(image_id)
-    _own(record, "modify")
+    record = _owned(image_id, "modify")
     tags = list(record.get("tags") or [])
     if tag not in tags:
         tags.append(tag)
-        current_store().update("image", image_id, {"tags": tags, "updated_at": utcnow()})
+        _set_tags(image_id, tags)
     return "", 204
 
 
 @bp.delete(f"{V}/images/<image_id>/tags/<tag>")
 def delete_tag(image_id: str, tag: str) -> tuple[str, int]:
-    record = _get(image_id)
-    _own(record, "modify")
+    record = _owned(image_id, "modify")
     tags = list(record.get("tags") or [])
     if tag not in tags:
         raise faults.NotFound(f"Tag {tag} not found.")
     tags.remove(tag)
-    current_store().update("image", image_id, {"tags": tags, "updated_at": utcnow()})
+    _set_tags(image_id, tags)
     return "", 204
 
 
@@ -512,80 +413,11 @@ def image_import(image_id: str) -> Response:
 # --- schemas ---------------------------------------------------------------------------
 
 
-def _image_schema() -> dict[str, Any]:
-    def prop(kind: Any, **extra: Any) -> dict[str, Any]:
-        return {"type": kind, **extra}
-
-    return {
-        "name": "image",
-        "properties": {
-            "id": prop("string", readOnly=True),
-            "name": prop(["null", "string"], maxLength=255),
-            "status": prop(
-                "string",
-                readOnly=True,
-                enum=[
-                    "queued",
-                    "saving",
-                    "active",
-                    "killed",
-                    "deleted",
-                    "uploading",
-                    "importing",
-                    "pending_delete",
-                    "deactivated",
-                ],
-            ),
-            "visibility": prop("string", enum=["community", "public", "private", "shared"]),
-            "protected": prop("boolean"),
-            "os_hidden": prop("boolean"),
-            "checksum": prop(["null", "string"], readOnly=True),
-            "os_hash_algo": prop(["null", "string"], readOnly=True),
-            "os_hash_value": prop(["null", "string"], readOnly=True),
-            "owner": prop(["null", "string"]),
-            "size": prop(["null", "integer"], readOnly=True),
-            "virtual_size": prop(["null", "integer"], readOnly=True),
-            "min_ram": prop("integer"),
-            "min_disk": prop("integer"),
-            "container_format": prop(["null", "string"], enum=[None, *CONTAINER_FORMATS]),
-            "disk_format": prop(["null", "string"], enum=[None, *DISK_FORMATS]),
-            "created_at": prop("string", readOnly=True),
-            "updated_at": prop("string", readOnly=True),
-            "tags": prop("array", items={"type": "string", "maxLength": 255}),
-            "self": prop("string", readOnly=True),
-            "file": prop("string", readOnly=True),
-            "schema": prop("string", readOnly=True),
-            "cloudhp_docker_image": prop("string", readOnly=True),
-        },
-        "additionalProperties": {"type": "string"},
-        "links": [
-            {"rel": "self", "href": "{self}"},
-            {"rel": "enclosure", "href": "{file}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
-    }
-
-
 @bp.get(f"{V}/schemas/image")
 def image_schema() -> Response:
-    return jsonify(_image_schema())
+    return jsonify(schemas.image_schema())
 
 
 @bp.get(f"{V}/schemas/images")
 def images_schema() -> Response:
-    return jsonify(
-        {
-            "name": "images",
-            "properties": {
-                "images": {"type": "array", "items": _image_schema()},
-                "schema": {"type": "string"},
-                "first": {"type": "string"},
-                "next": {"type": "string"},
-            },
-            "links": [
-                {"rel": "first", "href": "{first}"},
-                {"rel": "next", "href": "{next}"},
-                {"rel": "describedby", "href": "{schema}"},
-            ],
-        }
-    )
+    return jsonify(schemas.images_schema())

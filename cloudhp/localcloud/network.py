@@ -3,11 +3,12 @@
 Mounted at /networking (as DevStack does). The resources live in sibling modules,
 all on the one blueprint of network_common.py:
 
-    network_api.py       networks, subnets, ports (Docker bridges "lc-net-<id>")
+    network_api.py       networks, subnets (Docker bridges "lc-net-<id>")
+    network_ports.py     ports (a server's interface on a bridge)
     network_security.py  security groups and rules (stored, NOT enforced: containers
                          on one Docker bridge reach each other on every port)
-    floatingips.py       floating IPs (real: "lc-public" at that address), routers
-                         (bookkeeping)
+    floatingips.py       floating IPs (real: "lc-public" at that address)
+    network_routers.py   routers (bookkeeping)
     network_quotas.py    quotas (Neutron defaults, floatingip 10), 409 OverQuota
     network_backend.py   Docker bridges, IP allocation, the external network
     network_servers.py   the compute contract below
@@ -40,7 +41,9 @@ from flask import Response, jsonify
 from cloudhp.localcloud import auth, daemon, faults
 from cloudhp.localcloud import floatingips as _floatingips
 from cloudhp.localcloud import network_api as _network_api
+from cloudhp.localcloud import network_ports as _network_ports
 from cloudhp.localcloud import network_quotas as _network_quotas
+from cloudhp.localcloud import network_routers as _network_routers
 from cloudhp.localcloud import network_security as _network_security
 from cloudhp.localcloud.catalog import Service, version_entry, versions_response
 from cloudhp.localcloud.config import LocalCloudConfig
@@ -83,7 +86,14 @@ __all__ = [
 ]
 
 # The route modules register on `bp` when imported; keep them referenced.
-_ROUTES = (_network_api, _network_security, _floatingips, _network_quotas)
+_ROUTES = (
+    _network_api,
+    _network_ports,
+    _network_security,
+    _floatingips,
+    _network_routers,
+    _network_quotas,
+)
 
 SERVICE = Service(
     name="neutron",

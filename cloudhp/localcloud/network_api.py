@@ -1,4 +1,4 @@
-"""Neutron networks, subnets and ports (v2.0), backed by Docker bridges.
+"""Neutron networks and subnets (v2.0), backed by Docker bridges; ports are network_ports.py's.
 
 Differences from Neutron, all forced by Docker bridges (see network_backend.py):
 one IPv4 subnet per network; subnets of different networks may not overlap (one
@@ -22,10 +22,11 @@ from cloudhp.localcloud.network_common import (
     caller_project,
     empty,
     get_visible,
+    given,
+    given_with_tags,
     is_admin,
     list_response,
     member_response,
-    not_found,
     owned,
     standard_view,
     store,
@@ -44,10 +45,9 @@ _SUBNET_FIELDS = (
     "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
     "service_types",
 )  # fmt: skip
-_PORT_FIELDS = (
-    "network_id", "admin_state_up", "status", "mac_address", "fixed_ips", "device_id",
-    "device_owner", "security_groups", "port_security_enabled", "allowed_address_pairs",
-    "binding:host_id", "binding:vnic_type",
+_NET_CREATE_KEYS = (
+    "admin_state_up", "shared", "router:external", "port_security_enabled", "mtu",
+    "description",
 )  # fmt: skip
 
 
@@ -93,17 +93,7 @@ def create_network() -> Response:
     with s.transaction():
         check_quota(s, project, "network", len(s.list("network", project_id=project)))
         doc = nb.network_doc()
-        for key in (
-            "admin_state_up",
-            "shared",
-            "router:external",
-            "port_security_enabled",
-            "mtu",
-            "description",
-        ):
-            if key in body:
-                doc[key] = body[key]
-        doc["tags"] = list(body.get("tags", []))
+        doc.update(given_with_tags(body, _NET_CREATE_KEYS))
         record = s.insert("network", doc, project_id=project, name=body.get("name", ""))
     return member_response("network", network_view(record), 201)
 
@@ -117,11 +107,7 @@ def show_network(rid: str) -> Response:
 def update_network(rid: str) -> Response:
     record = owned(visible_network(rid), "network", "NetworkNotFound")
     body = body_of("network")
-    changes: dict[str, Any] = {
-        k: body[k]
-        for k in ("name", "description", "admin_state_up", "port_security_enabled", "mtu")
-        if k in body
-    }
+    changes = given(body, ("name", "description", "admin_state_up", "port_security_enabled", "mtu"))
     for admin_only in ("router:external", "shared"):
         if admin_only in body:
             if not is_admin():
@@ -265,10 +251,9 @@ def create_subnet() -> Response:
             network["id"],
         )
         doc = nb.subnet_doc(network["id"], str(cidr), gateway, pools)
-        for key in ("enable_dhcp", "dns_nameservers", "host_routes", "description"):
-            if key in body:
-                doc[key] = body[key]
-        doc["tags"] = list(body.get("tags", []))
+        doc.update(
+            given_with_tags(body, ("enable_dhcp", "dns_nameservers", "host_routes", "description"))
+        )
         record = s.insert("subnet", doc, project_id=project, name=body.get("name", ""))
         s.update(
             "network", network["id"], {"docker_network": nb.docker_network_name(network["id"])}
@@ -319,11 +304,7 @@ def update_subnet(rid: str) -> Response:
             "localcloud cannot change a subnet's gateway: its Docker bridge is fixed.",
             kind="InvalidInput",
         )
-    changes: dict[str, Any] = {
-        k: body[k]
-        for k in ("name", "description", "enable_dhcp", "dns_nameservers", "host_routes")
-        if k in body
-    }
+    changes = given(body, ("name", "description", "enable_dhcp", "dns_nameservers", "host_routes"))
     if "allocation_pools" in body:
         changes["allocation_pools"] = _pools(
             body, ipaddress.IPv4Network(record["cidr"]), record.get("gateway_ip")
@@ -348,158 +329,4 @@ def delete_subnet(rid: str) -> Response:
         net = s.get("network", record["network_id"])
     if last and net and net.get("docker_network") != nb.PUBLIC_DOCKER_NETWORK:
         nb.remove_bridge(nb.docker_client(), nb.docker_network_name(record["network_id"]))
-    return empty()
-
-
-# --- ports ---------------------------------------------------------------------------
-
-
-def port_view(record: Record) -> dict[str, Any]:
-    fields = {k: record.get(k) for k in _PORT_FIELDS}
-    fields.update(
-        {
-            "extra_dhcp_opts": [],
-            "dns_name": "",
-            "ip_allocation": "immediate",
-            "propagate_uplink_status": False,
-        }
-    )
-    return standard_view(record, fields)
-
-
-@bp.get("/v2.0/ports")
-def list_ports() -> Response:
-    records = (
-        store().list("port") if is_admin() else store().list("port", project_id=caller_project())
-    )
-    return list_response("ports", [port_view(r) for r in records])
-
-
-def _security_groups(s: Store, project: str, ids: list[str]) -> list[str]:
-    for sg in ids:
-        if s.get("security_group", sg, project_id=None if is_admin() else project) is None:
-            raise not_found("security_group", sg, "SecurityGroupNotFound")
-    return list(ids)
-
-
-@bp.post("/v2.0/ports")
-def create_port() -> Response:
-    body = body_of("port")
-    network = visible_network(str(body.get("network_id", "")))
-    project = target_project(body)
-    if network["project_id"] != project and not network.get("shared") and not is_admin():
-        raise faults.Forbidden(
-            "(rule:create_port) is disallowed by policy", kind="PolicyNotAuthorized"
-        )
-    s = store()
-    with s.transaction():
-        check_quota(s, project, "port", len(s.list("port", project_id=project)))
-        extra: dict[str, Any] = {}
-        for key in (
-            "admin_state_up",
-            "port_security_enabled",
-            "allowed_address_pairs",
-            "description",
-            "binding:vnic_type",
-            "mac_address",
-        ):
-            if key in body:
-                extra[key] = body[key]
-        extra["tags"] = list(body.get("tags", []))
-        if "security_groups" in body:
-            extra["security_groups"] = _security_groups(s, project, body["security_groups"])
-        elif body.get("port_security_enabled", True):
-            extra["security_groups"] = [nb.default_security_group(s, project)["id"]]
-        extra["name"] = body.get("name", "")
-        record = nb.new_port(
-            s,
-            network,
-            project,
-            fixed_ips=body.get("fixed_ips"),
-            device_id=body.get("device_id", ""),
-            device_owner=body.get("device_owner", ""),
-            extra=extra,
-        )
-    return member_response("port", port_view(record), 201)
-
-
-def visible_port(rid: str) -> Record:
-    return get_visible(store(), "port", rid, "PortNotFound")
-
-
-@bp.get("/v2.0/ports/<rid>")
-def show_port(rid: str) -> Response:
-    return member_response("port", port_view(visible_port(rid)))
-
-
-@bp.put("/v2.0/ports/<rid>")
-def update_port(rid: str) -> Response:
-    record = visible_port(rid)
-    body = body_of("port")
-    s = store()
-    changes: dict[str, Any] = {
-        k: body[k]
-        for k in (
-            "name",
-            "description",
-            "admin_state_up",
-            "device_id",
-            "device_owner",
-            "port_security_enabled",
-            "allowed_address_pairs",
-            "binding:host_id",
-        )
-        if k in body
-    }
-    with s.transaction():
-        if "security_groups" in body:
-            changes["security_groups"] = _security_groups(
-                s, record["project_id"], body["security_groups"] or []
-            )
-        bound = record.get("device_owner", "").startswith("compute:") and record.get("device_id")
-        if "fixed_ips" in body or "mac_address" in body:
-            if bound:
-                raise faults.Conflict(
-                    f"Port {rid} is plugged into server {record['device_id']}; localcloud "
-                    "cannot change the addresses of a running container.",
-                    kind="PortInUse",
-                )
-            if "mac_address" in body:
-                changes["mac_address"] = body["mac_address"]
-            if "fixed_ips" in body:
-                net = s.get("network", record["network_id"])
-                assert net is not None
-                s.update("port", rid, {"fixed_ips": []})  # free the old addresses first
-                try:
-                    fresh = nb.new_port(s, net, record["project_id"], fixed_ips=body["fixed_ips"])
-                finally:
-                    s.update("port", rid, {"fixed_ips": record["fixed_ips"]})
-                s.delete("port", fresh["id"])
-                changes["fixed_ips"] = fresh["fixed_ips"]
-        if "device_id" in changes:
-            changes["status"] = "ACTIVE" if changes["device_id"] else "DOWN"
-        record = s.update("port", rid, bump(changes, record))
-    return member_response("port", port_view(record))
-
-
-@bp.delete("/v2.0/ports/<rid>")
-def delete_port(rid: str) -> Response:
-    record = owned(visible_port(rid), "port", "PortNotFound")
-    if record.get("device_owner") in (nb.OWNER_ROUTER_IF, nb.OWNER_ROUTER_GW, nb.OWNER_FIP):
-        raise faults.Conflict(
-            f"Port {rid} cannot be deleted directly via the port API: has device owner "
-            f"{record['device_owner']}.",
-            kind="ServicePortInUse",
-        )
-    s = store()
-    with s.transaction():
-        fips = nb.clear_floating_ips(s, rid)
-        s.delete("port", rid)
-    if record.get("device_owner", "").startswith("compute:") and record.get("device_id"):
-        client = nb.docker_client()
-        net = s.get("network", record["network_id"])
-        if net:
-            nb.disconnect_container(client, record["device_id"], nb.docker_network_name(net["id"]))
-        if fips:
-            nb.disconnect_container(client, record["device_id"], nb.PUBLIC_DOCKER_NETWORK)
     return empty()

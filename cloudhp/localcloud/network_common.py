@@ -53,14 +53,31 @@ def is_admin() -> bool:
 
 
 def standard_doc(body: dict[str, Any]) -> dict[str, Any]:
-    """Fresh standard attributes for a resource being created."""
+    """Fresh standard attributes for a resource being created (tags may come in the POST,
+    Neutron's tag-creation extension)."""
     now = utcnow()
     return {
         "description": body.get("description", "") or "",
-        "tags": [],
+        "tags": list(body.get("tags", [])),
         "updated_at": now,
         "revision_number": 0,
     }
+
+
+def given(body: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The attributes among `keys` that the request body sets."""
+    return {k: body[k] for k in keys if k in body}
+
+
+def given_with_tags(body: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """`given` plus the tags of a create (Neutron's tag-creation extension)."""
+    return {**given(body, keys), "tags": list(body.get("tags", []))}
+
+
+def project_records(type_: str) -> list[Record]:
+    """Every resource of `type_` for admin, else the caller's project's."""
+    s = store()
+    return s.list(type_) if is_admin() else s.list(type_, project_id=caller_project())
 
 
 def bump(changes: dict[str, Any], record: Record) -> dict[str, Any]:

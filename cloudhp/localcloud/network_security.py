@@ -23,11 +23,13 @@ from cloudhp.localcloud.network_common import (
     caller_project,
     empty,
     get_visible,
+    given,
     is_admin,
     list_response,
     member_response,
     not_found,
     owned,
+    project_records,
     standard_doc,
     standard_view,
     store,
@@ -48,8 +50,8 @@ _RULE_KEYS = (
 def _insert_group(
     s: Store, project_id: str, name: str, description: str, tags: list[str] | None = None
 ) -> Record:
-    doc = {**standard_doc({"description": description}), "stateful": True, "shared": False}
-    doc["tags"] = list(tags or [])  # Neutron's tag-creation extension: tags in the POST
+    fields = {"description": description, "tags": tags or []}
+    doc = {**standard_doc(fields), "stateful": True, "shared": False}
     group = s.insert(SG, doc, project_id=project_id, name=name)
     for ethertype in ("IPv4", "IPv6"):
         _insert_rule(s, group, {"direction": "egress", "ethertype": ethertype})
@@ -120,10 +122,8 @@ def _visible_group(rid: str) -> Record:
 
 @bp.get("/v2.0/security-groups")
 def list_groups() -> Response:
-    s = store()
-    ensure_default_group(s, caller_project())
-    records = s.list(SG) if is_admin() else s.list(SG, project_id=caller_project())
-    return list_response("security_groups", [group_view(r) for r in records])
+    ensure_default_group(store(), caller_project())
+    return list_response("security_groups", [group_view(r) for r in project_records(SG)])
 
 
 @bp.post("/v2.0/security-groups")
@@ -156,7 +156,7 @@ def update_group(rid: str) -> Response:
         raise faults.Conflict(
             "Updating default security group not allowed.", kind="SecurityGroupCannotUpdateDefault"
         )
-    changes: dict[str, Any] = {k: body[k] for k in ("name", "description", "stateful") if k in body}
+    changes = given(body, ("name", "description", "stateful"))
     record = store().update(SG, rid, bump(changes, record))
     return member_response("security_group", group_view(record))
 
@@ -276,9 +276,7 @@ def validate_rule(body: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/v2.0/security-group-rules")
 def list_rules() -> Response:
-    s = store()
-    records = s.list(RULE) if is_admin() else s.list(RULE, project_id=caller_project())
-    return list_response("security_group_rules", [rule_view(r) for r in records])
+    return list_response("security_group_rules", [rule_view(r) for r in project_records(RULE)])
 
 
 @bp.post("/v2.0/security-group-rules")

@@ -1,8 +1,9 @@
-"""Cinder (Block Storage API v3) on loop devices: volumes, metadata, admin actions.
+"""Cinder (Block Storage API v3) on loop devices: the service and its volumes.
 
 Mounted at /volume, advertised as /volume/v3/<project_id> under the types
-"block-storage" and "volumev3" (as DevStack does), microversions 3.0-3.70. Quotas,
-limits, types and zones are in volumes_quotas.py; files, loop devices and device
+"block-storage" and "volumev3" (as DevStack does), microversions 3.0-3.70. Metadata
+and actions are in volumes_actions.py; quotas, limits, types, zones and the
+blueprint in volumes_quotas.py; files, loop devices and device
 nodes in volumes_backend.py (read its docstring for how an attachment looks inside
 a server, and how that differs from Cinder).
 
@@ -25,6 +26,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from cloudhp.localcloud import auth, daemon, faults
+from cloudhp.localcloud import volumes_actions as _volumes_actions
 from cloudhp.localcloud import volumes_backend as vb
 from cloudhp.localcloud.catalog import (
     Microversion,
@@ -34,20 +36,32 @@ from cloudhp.localcloud.catalog import (
     versions_response,
 )
 from cloudhp.localcloud.config import LocalCloudConfig
-from cloudhp.localcloud.store import Record, Store, current_store, utcnow
+from cloudhp.localcloud.store import Record, current_store, utcnow
 from cloudhp.localcloud.volumes_backend import (
     attach_volume,
     detach_volume,
     reconcile,
     restore_server_devices,
 )
-from cloudhp.localcloud.volumes_quotas import V, bp, check_project, check_quota, resolve_type
+from cloudhp.localcloud.volumes_quotas import (
+    VOLUME,
+    V,
+    bp,
+    check_project,
+    check_quota,
+    get_volume,
+    resolve_type,
+    valid_metadata,
+    valid_size,
+)
 
 __all__ = ["SERVICE", "attach_volume", "detach_volume", "reconcile", "restore_server_devices"]
 
 log = logging.getLogger(__name__)
 
-VOLUME = "volume"
+# The route module registers on `bp` when imported; keep it referenced.
+_ROUTES = (_volumes_actions,)
+
 MICROVERSION = Microversion("volume", "3.0", "3.70")
 SERVICE = Service(
     name="cinderv3",
@@ -58,10 +72,6 @@ SERVICE = Service(
     fault_style=faults.CINDER,
     microversion=MICROVERSION,
 )
-_STATUSES = {
-    "creating", "available", "attaching", "in-use", "detaching", "deleting", "error",
-    "error_deleting", "error_extending", "reserved", "maintenance",
-}  # fmt: skip
 _DELETABLE = {"available", "error", "error_restoring", "error_extending", "error_managing"}
 _reconciled: set[str] = set()
 
@@ -153,41 +163,6 @@ def volume_view(record: Record) -> dict[str, Any]:
     return view
 
 
-def _get(s: Store, volume_id: str) -> Record:
-    volume = s.get(VOLUME, volume_id, project_id=None if g.get("is_admin") else g.project_id)
-    if volume is None:
-        raise faults.NotFound(f"Volume {volume_id} could not be found.")
-    return volume
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise faults.BadRequest("Invalid input received: Metadata must be a dict.")
-    for key, val in value.items():
-        if not isinstance(key, str) or not key or len(key) > 255:
-            raise faults.BadRequest("Invalid input received: Metadata keys must be 1-255 chars.")
-        if not isinstance(val, str) or len(val) > 255:
-            raise faults.BadRequest(
-                f"Invalid input received: Metadata value for {key} must be a string of at "
-                "most 255 characters."
-            )
-    return dict(value)
-
-
-def _size(value: Any) -> int:
-    try:
-        size = int(value)
-        if str(size) != str(value).strip() or size <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise faults.BadRequest(
-            f"Invalid input received: Volume size '{value}' must be an integer and greater than 0."
-        ) from None
-    return size
-
-
 # --- volumes -------------------------------------------------------------------------
 
 
@@ -201,7 +176,7 @@ def create_volume(project_id: str) -> Response:
                 f"Invalid input received: localcloud cannot create a volume from "
                 f"{unsupported}; only empty volumes are supported."
             )
-    size = _size(body.get("size"))
+    size = valid_size(body.get("size"))
     vtype = resolve_type(body.get("volume_type"))
     s = current_store()
     with s.transaction():
@@ -211,7 +186,7 @@ def create_volume(project_id: str) -> Response:
             "size": size,
             "status": "creating",
             "attach_status": "detached",
-            "metadata": _metadata(body.get("metadata")),
+            "metadata": valid_metadata(body.get("metadata")),
             "volume_type": vtype["name"],
             "volume_type_id": vtype["id"],
             "bootable": False,
@@ -296,21 +271,21 @@ def list_volumes_detail(project_id: str) -> Response:
 @bp.get(f"{V}/volumes/<volume_id>")
 def show_volume(project_id: str, volume_id: str) -> Response:
     check_project(project_id)
-    return jsonify({"volume": volume_view(_get(current_store(), volume_id))})
+    return jsonify({"volume": volume_view(get_volume(current_store(), volume_id))})
 
 
 @bp.put(f"{V}/volumes/<volume_id>")
 def update_volume(project_id: str, volume_id: str) -> Response:
     check_project(project_id)
     s = current_store()
-    record = _get(s, volume_id)
+    record = get_volume(s, volume_id)
     body = faults.json_body("volume")["volume"]
     changes: dict[str, Any] = {"updated_at": utcnow()}
     for key in ("name", "description", "display_name", "display_description"):
         if key in body:
             changes[key.removeprefix("display_")] = body[key]
     if "metadata" in body:
-        changes["metadata"] = _metadata(body["metadata"])
+        changes["metadata"] = valid_metadata(body["metadata"])
     record = s.update(VOLUME, record["id"], changes)
     return jsonify({"volume": volume_view(record)})
 
@@ -320,7 +295,7 @@ def delete_volume(project_id: str, volume_id: str) -> Response:
     check_project(project_id)
     s = current_store()
     with s.transaction():
-        record = _get(s, volume_id)
+        record = get_volume(s, volume_id)
         if record["status"] not in _DELETABLE or record.get("attachments"):
             raise faults.BadRequest(
                 "Invalid volume: Volume status must be available or error or error_restoring "
@@ -333,164 +308,6 @@ def delete_volume(project_id: str, volume_id: str) -> Response:
     vb.delete_file(s, volume_id)
     s.delete(VOLUME, volume_id)
     return Response(status=202)
-
-
-# --- metadata ------------------------------------------------------------------------
-
-
-@bp.get(f"{V}/volumes/<volume_id>/metadata")
-def show_metadata(project_id: str, volume_id: str) -> Response:
-    check_project(project_id)
-    return jsonify({"metadata": _get(current_store(), volume_id).get("metadata", {})})
-
-
-@bp.post(f"{V}/volumes/<volume_id>/metadata")
-@bp.put(f"{V}/volumes/<volume_id>/metadata")
-def set_metadata(project_id: str, volume_id: str) -> Response:
-    """POST merges, PUT replaces, as in Cinder."""
-    check_project(project_id)
-    s = current_store()
-    new = _metadata(faults.json_body().get("metadata"))
-    with s.transaction():
-        record = _get(s, volume_id)
-        merged = {**record.get("metadata", {}), **new} if request.method == "POST" else new
-        s.update(VOLUME, volume_id, {"metadata": merged, "updated_at": utcnow()})
-    return jsonify({"metadata": merged})
-
-
-@bp.get(f"{V}/volumes/<volume_id>/metadata/<key>")
-def show_metadata_item(project_id: str, volume_id: str, key: str) -> Response:
-    check_project(project_id)
-    metadata = _get(current_store(), volume_id).get("metadata", {})
-    if key not in metadata:
-        raise faults.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
-    return jsonify({"meta": {key: metadata[key]}})
-
-
-@bp.put(f"{V}/volumes/<volume_id>/metadata/<key>")
-def set_metadata_item(project_id: str, volume_id: str, key: str) -> Response:
-    check_project(project_id)
-    meta = _metadata(faults.json_body("meta")["meta"])
-    if list(meta) != [key]:
-        raise faults.BadRequest("Request body and URI mismatch")
-    s = current_store()
-    with s.transaction():
-        record = _get(s, volume_id)
-        s.update(VOLUME, volume_id, {"metadata": {**record.get("metadata", {}), **meta}})
-    return jsonify({"meta": meta})
-
-
-@bp.delete(f"{V}/volumes/<volume_id>/metadata/<key>")
-def delete_metadata_item(project_id: str, volume_id: str, key: str) -> Response:
-    check_project(project_id)
-    s = current_store()
-    with s.transaction():
-        record = _get(s, volume_id)
-        metadata = dict(record.get("metadata", {}))
-        if key not in metadata:
-            raise faults.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
-        del metadata[key]
-        s.update(VOLUME, volume_id, {"metadata": metadata, "updated_at": utcnow()})
-    return Response(status=200)
-
-
-# --- actions -------------------------------------------------------------------------
-
-
-def _admin(action: str) -> None:
-    if not g.get("is_admin"):
-        raise faults.Forbidden(
-            f"Policy doesn't allow volume_extension:volume_admin_actions:{action} to be performed."
-        )
-
-
-def _reset_status(s: Store, record: Record, args: dict[str, Any]) -> Response:
-    _admin("reset_status")
-    changes: dict[str, Any] = {"updated_at": utcnow()}
-    if "status" in args:
-        if args["status"] not in _STATUSES:
-            raise faults.BadRequest(f"Invalid input received: status {args['status']!r}")
-        changes["status"] = args["status"]
-    if "attach_status" in args:
-        if args["attach_status"] not in ("attached", "detached"):
-            raise faults.BadRequest("Invalid input received: attach_status must be "
-                                    "'attached' or 'detached'")  # fmt: skip
-        changes["attach_status"] = args["attach_status"]
-    s.update(VOLUME, record["id"], changes)
-    return Response(status=202)
-
-
-def _force_detach(s: Store, record: Record, args: dict[str, Any]) -> Response:
-    """Admin cleanup: undo every attachment (or one) whatever the server's state."""
-    _admin("force_detach")
-    wanted = args.get("attachment_id")
-    keep = []
-    for attachment in record.get("attachments", []):
-        if wanted and attachment["attachment_id"] != wanted:
-            keep.append(attachment)
-            continue
-        vb.remove_node(attachment["server_id"], attachment["device"])
-    if wanted and len(keep) == len(record.get("attachments", [])):
-        raise faults.NotFound(f"Attachment {wanted} could not be found.")
-    if not keep:
-        vb.release(record, None)
-    s.update(
-        VOLUME,
-        record["id"],
-        {"attachments": keep, "status": "in-use" if keep else "available",
-         "attach_status": "attached" if keep else "detached",
-         "lc_loop": record.get("lc_loop") if keep else None, "updated_at": utcnow()},
-    )  # fmt: skip
-    return Response(status=202)
-
-
-def _extend(s: Store, record: Record, args: dict[str, Any]) -> Response:
-    new_size = _size(args.get("new_size"))
-    if record["status"] != "available":
-        raise faults.BadRequest(
-            f"Invalid volume: Volume {record['id']} status must be 'available' to extend, "
-            f"currently {record['status']}."
-        )
-    if new_size <= record["size"]:
-        raise faults.BadRequest(
-            "Invalid input received: New size for extend must be greater than current size. "
-            f"(current: {record['size']}, extended: {new_size})."
-        )
-    with s.transaction():
-        check_quota(s, record["project_id"], 0, new_size - record["size"])
-        vb.create_file(s, record["id"], new_size)
-        s.update(VOLUME, record["id"], {"size": new_size, "updated_at": utcnow()})
-    return Response(status=202)
-
-
-def _set_bootable(s: Store, record: Record, args: dict[str, Any]) -> Response:
-    value = str(args.get("bootable", "")).lower()
-    if value not in ("true", "false"):
-        raise faults.BadRequest("Invalid input received: bootable must be true or false")
-    s.update(VOLUME, record["id"], {"bootable": value == "true"})
-    return Response(status=200)
-
-
-_ACTIONS = {
-    "os-reset_status": _reset_status,
-    "os-force_detach": _force_detach,
-    "os-extend": _extend,
-    "os-set_bootable": _set_bootable,
-}
-
-
-@bp.post(f"{V}/volumes/<volume_id>/action")
-def volume_action(project_id: str, volume_id: str) -> Response:
-    check_project(project_id)
-    body = faults.json_body()
-    if len(body) != 1:
-        raise faults.BadRequest("Malformed request body")
-    name, args = next(iter(body.items()))
-    handler = _ACTIONS.get(name)
-    if handler is None:
-        raise faults.BadRequest(f"There is no such action: {name}")
-    s = current_store()
-    return handler(s, _get(s, volume_id), args if isinstance(args, dict) else {})
 
 
 # --- reset ---------------------------------------------------------------------------

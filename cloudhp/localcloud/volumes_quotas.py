@@ -1,5 +1,8 @@
 """Cinder's blueprint, quotas, limits, volume types and availability zones.
 
+Also what the volume routes share (volumes.py, volumes_actions.py): finding the
+caller's volume and Cinder's checks on sizes and metadata.
+
 Quotas (Cinder's defaults: 10 volumes, 1000 GiB) are enforced on create and extend
 with Cinder's 413 overLimit bodies; admins change them with os-quota-sets, kept in
 the store as type "volume_quota" (one per project, by project_id column).
@@ -205,3 +208,41 @@ def list_zones(project_id: str) -> Response:
     return jsonify(
         {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}
     )
+
+
+# --- what the volume routes share ----------------------------------------------------
+
+
+def get_volume(s: Store, volume_id: str) -> Record:
+    volume = s.get(VOLUME, volume_id, project_id=None if g.get("is_admin") else g.project_id)
+    if volume is None:
+        raise faults.NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+def valid_metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise faults.BadRequest("Invalid input received: Metadata must be a dict.")
+    for key, val in value.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise faults.BadRequest("Invalid input received: Metadata keys must be 1-255 chars.")
+        if not isinstance(val, str) or len(val) > 255:
+            raise faults.BadRequest(
+                f"Invalid input received: Metadata value for {key} must be a string of at "
+                "most 255 characters."
+            )
+    return dict(value)
+
+
+def valid_size(value: Any) -> int:
+    try:
+        size = int(value)
+        if str(size) != str(value).strip() or size <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise faults.BadRequest(
+            f"Invalid input received: Volume size '{value}' must be an integer and greater than 0."
+        ) from None
+    return size

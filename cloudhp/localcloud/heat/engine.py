@@ -39,9 +39,10 @@ from typing import Any
 
 from cloudhp.localcloud.config import LocalCloudConfig
 from cloudhp.localcloud.heat import credentials, errors, graph
+from cloudhp.localcloud.heat.functions import resolve
 from cloudhp.localcloud.heat.resources import lookup
 from cloudhp.localcloud.heat.resources.base import Resource, sdk_failure
-from cloudhp.localcloud.heat.template import Template, resolve
+from cloudhp.localcloud.heat.template import Template
 from cloudhp.localcloud.heat.waitcondition import SIGNAL
 from cloudhp.localcloud.store import Record, Store, utcnow
 

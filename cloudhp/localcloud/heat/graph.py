@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cloudhp.localcloud.heat import errors
-from cloudhp.localcloud.heat.template import references
+from cloudhp.localcloud.heat.functions import references
 
 if TYPE_CHECKING:
     from cloudhp.localcloud.heat.template import Template

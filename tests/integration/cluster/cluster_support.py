@@ -7,32 +7,9 @@ import uuid
 from typing import Any
 
 import openstack.exceptions as os_exc
-import pytest
 from openstack.connection import Connection
 
-from cloudhp.localcloud.app import SERVICES
-
 PRIVATE_NET = "cluster-tests-net"
-
-_SERVICE_TYPES = {t for service in SERVICES for t in service.types}
-_ALIASES = {
-    "compute": {"compute"},
-    "network": {"network"},
-    "image": {"image"},
-    "block-storage": {"block-storage", "volumev3", "volume"},
-}
-
-
-def has_service(kind: str) -> bool:
-    """Whether localcloud serves `kind` yet (its services are written in parallel)."""
-    return bool(_ALIASES[kind] & _SERVICE_TYPES)
-
-
-def needs(*kinds: str) -> pytest.MarkDecorator:
-    missing = [k for k in kinds if not has_service(k)]
-    return pytest.mark.skipif(
-        bool(missing), reason=f"localcloud has no {', '.join(missing)} service yet"
-    )
 
 
 def unique_name(prefix: str = "t") -> str:

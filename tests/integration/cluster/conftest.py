@@ -21,7 +21,6 @@ from cluster_support import (
     PRIVATE_NET,
     create_private_network,
     delete_private_network,
-    has_service,
     unique_name,
 )
 from openstack.connection import Connection
@@ -33,8 +32,6 @@ from cloudhp.progress import RecordingReporter
 
 @pytest.fixture(scope="session")
 def private_net(conn: Connection) -> Iterator[tuple[Any, Any]]:
-    if not has_service("network"):
-        pytest.skip("localcloud has no network service yet")
     network, subnet = create_private_network(conn, PRIVATE_NET)
     try:
         yield network, subnet

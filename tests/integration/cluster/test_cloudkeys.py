@@ -6,7 +6,6 @@ import stat
 from collections.abc import Callable
 
 import pytest
-from cluster_support import needs
 from openstack.connection import Connection
 
 from cloudhp.cloudkeys import ensure_cloud_keypair, keypair_name
@@ -14,7 +13,7 @@ from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
 from cloudhp.keys import ensure_keypair
 
-pytestmark = needs("compute")
+pytestmark = pytest.mark.docker
 
 MakeCtx = Callable[..., ClusterContext]
 

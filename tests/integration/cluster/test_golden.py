@@ -28,17 +28,12 @@ from cloudhp.errors import CloudhpError
 from cloudhp.golden import ensure_golden_image, find_golden, read_template
 from cloudhp.goldenplan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
 from cloudhp.images import BuiltImage
-from cloudhp.localcloud.app import SERVICES
 from cloudhp.naming import resource_name
 from cloudhp.preflight import preflight
 from cloudhp.remote import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
 
-_SERVED = {t for service in SERVICES for t in service.types}
-_MISSING = sorted({"compute", "network", "image", "orchestration"} - _SERVED)
-
 pytestmark = [
     pytest.mark.docker,
-    pytest.mark.skipif(bool(_MISSING), reason=f"localcloud has no {_MISSING} service yet"),
 ]
 
 MakeCtx = Callable[..., ClusterContext]

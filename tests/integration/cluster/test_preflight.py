@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from cluster_support import create_private_network, delete_private_network, needs
+from cluster_support import create_private_network, delete_private_network
 from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
@@ -15,7 +15,7 @@ from cloudhp.errors import NotFoundError, QuotaTooSmall, UsageError
 from cloudhp.naming import resource_name
 from cloudhp.preflight import preflight
 
-pytestmark = needs("compute", "network", "image")
+pytestmark = pytest.mark.docker
 
 MakeCtx = Callable[..., ClusterContext]
 T = TypeVar("T")
@@ -208,7 +208,6 @@ def test_floating_ip_quota(make_ctx: MakeCtx, conn: Connection, admin_conn: Conn
         admin_conn.network.update_quota(project, floating_ips=before)
 
 
-@needs("block-storage")
 def test_volume_quota(make_ctx: MakeCtx, conn: Connection) -> None:
     limits = conn.block_storage.get_limits().absolute
     free = limits.max_total_volumes - limits.total_volumes_used

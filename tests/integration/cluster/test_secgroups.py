@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cluster_support import needs
 from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
@@ -14,7 +13,7 @@ from cloudhp.errors import ConflictError
 from cloudhp.preflight import preflight
 from cloudhp.secgroups import ensure_security_groups, group_name
 
-pytestmark = needs("compute", "network", "image")
+pytestmark = pytest.mark.docker
 
 MakeCtx = Callable[..., ClusterContext]
 BASTION = "10.9.8.7"

@@ -13,7 +13,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 import pytest
-from cluster_support import needs, unique_name
+from cluster_support import unique_name
 from openstack.connection import Connection
 
 from cloudhp.cloudkeys import ensure_cloud_keypair, find_keypair, keypair_name
@@ -25,7 +25,7 @@ from cloudhp.progress import RecordingReporter
 from cloudhp.secgroups import ensure_security_groups, group_name
 from cloudhp.teardown import teardown
 
-pytestmark = needs("compute", "network", "image")
+pytestmark = pytest.mark.docker
 
 MakeCtx = Callable[..., ClusterContext]
 
@@ -221,7 +221,6 @@ def test_nothing_to_do_for_an_unknown_cluster(conn: Connection) -> None:
     assert reporter.phases[-1].name == "teardown"
 
 
-@needs("block-storage")
 def test_volumes_are_detached_and_deleted_by_metadata(
     make_ctx: MakeCtx, conn: Connection, bystanders: list[tuple[str, Any]]
 ) -> None:

@@ -431,8 +431,6 @@ def test_snapshot_keeps_files_and_nested_images(
 
 
 def test_volume_attachments(conn: Connection, booted: Booted) -> None:
-    if not conn.has_service("block-storage") and not conn.has_service("volumev3"):
-        pytest.skip("no block storage service registered")
     volume = conn.block_storage.create_volume(size=1, name="attach-me")
     conn.block_storage.wait_for_status(volume, "available", wait=60)
     attachment = conn.compute.create_volume_attachment(booted.server, volume_id=volume.id)

@@ -283,8 +283,6 @@ def test_end_to_end_server_with_floating_ip_and_volume(
 
     import paramiko
 
-    if not conn.has_service("compute") or conn.image.find_image("debian-12") is None:
-        pytest.skip("compute or image service not registered")
     net = conn.network.create_network(name="e2e-vol-net")
     subnet = conn.network.create_subnet(network_id=net.id, cidr="10.77.200.0/24", ip_version=4)
     public = conn.network.find_network("public")

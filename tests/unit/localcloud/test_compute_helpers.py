@@ -13,8 +13,8 @@ from cloudhp.localcloud.compute_common import (
     quota_key,
     seed_flavors,
 )
+from cloudhp.localcloud.compute_create import sanitize_hostname
 from cloudhp.localcloud.compute_misc import fingerprint
-from cloudhp.localcloud.compute_servers import sanitize_hostname
 from cloudhp.localcloud.store import Store
 
 
