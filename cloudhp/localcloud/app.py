@@ -21,7 +21,16 @@ import logging
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cloudhp.localcloud import auth, compute, faults, identity, image, network, volumes
+from cloudhp.localcloud import (
+    auth,
+    compute,
+    dockerlabels,
+    faults,
+    identity,
+    image,
+    network,
+    volumes,
+)
 from cloudhp.localcloud import heat as orchestration
 from cloudhp.localcloud.catalog import Service, microversion_headers, negotiate_microversion
 from cloudhp.localcloud.config import LocalCloudConfig
@@ -44,6 +53,7 @@ def create_app(config: LocalCloudConfig, services: list[Service] | None = None) 
     """A ready app over `config.data_dir` (created, seeded on first use)."""
     services = list(SERVICES if services is None else services)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dockerlabels.bind(config.data_dir)
     store = Store(config.db_path)
     identity.bootstrap(store, config)
 

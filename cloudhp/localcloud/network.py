@@ -263,7 +263,7 @@ def reset_docker_networks(config: LocalCloudConfig) -> None:
         client.ping()
     except docker.errors.DockerException:
         return  # no engine, nothing of ours on it to remove
-    remove_labelled_networks(client)
+    remove_labelled_networks(client, config.data_dir)
 
 
 if reset_docker_networks not in daemon.RESET_HOOKS:

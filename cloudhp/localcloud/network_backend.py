@@ -23,12 +23,13 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
-from cloudhp.localcloud import faults
+from cloudhp.localcloud import dockerlabels, faults
 from cloudhp.localcloud.store import Record, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def server_container(server_id: str) -> str:
 
 
 def server_labels(server_id: str) -> dict[str, str]:
-    return {LABEL: "server", f"{LABEL}.server": server_id}
+    return dockerlabels.labels("server", server=server_id)
 
 
 def docker_network_name(network_id: str) -> str:
@@ -124,7 +125,10 @@ def ensure_bridge(
             name,
             driver="bridge",
             ipam=ipam,
-            labels={LABEL: "network", f"{LABEL}.network": network_id},
+            # The public bridge is shared by every localcloud on this engine.
+            labels={LABEL: "network", f"{LABEL}.network": network_id}
+            if name == PUBLIC_DOCKER_NETWORK
+            else dockerlabels.labels("network", network=network_id),
             check_duplicate=True,
         )
     except docker.errors.APIError as exc:
@@ -178,16 +182,22 @@ def disconnect_container(client: docker.DockerClient, server_id: str, network: s
         log.debug("disconnect %s from %s: %s", server_id, network, exc)
 
 
-def remove_labelled_networks(client: docker.DockerClient) -> int:
-    """Reset hook body: every Docker network localcloud made (containers are gone)."""
+def remove_labelled_networks(client: docker.DockerClient, data_dir: Path) -> int:
+    """Reset hook body: this instance's networks, and lc-public once nothing uses it."""
     count = 0
-    for net in client.networks.list(filters={"label": LABEL}):
+    for net in client.networks.list(filters={"label": dockerlabels.instance_filter(data_dir)}):
         net.reload()
         for cid in net.attrs.get("Containers") or {}:
             with contextlib.suppress(docker.errors.APIError):
                 net.disconnect(cid, force=True)
         net.remove()
         count += 1
+    with contextlib.suppress(docker.errors.NotFound):
+        public = client.networks.get(PUBLIC_DOCKER_NETWORK)
+        if not public.attrs.get("Containers"):
+            with contextlib.suppress(docker.errors.APIError):
+                public.remove()
+                count += 1
     return count
 
 

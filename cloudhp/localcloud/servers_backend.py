@@ -38,14 +38,13 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from cloudhp.localcloud import dockerlabels
 from cloudhp.localcloud.store import Record, Store, utcnow
 from cloudhp.nodecontainers import NodeSpec, create_node, remove_node, wait_for_boot
 
 log = logging.getLogger(__name__)
 
 LABEL = "cloudhp.localcloud"
-SERVER_LABEL = "cloudhp.localcloud.server"
-IMAGE_LABEL = "cloudhp.localcloud.image"
 IMAGE_REPOSITORY = "cloudhp/lc-image"
 BOOT_TIMEOUT = 300.0
 STOP_TIMEOUT = 10  # seconds before the engine kills a stopping node
@@ -72,7 +71,7 @@ def image_volume_name(image_id: str) -> str:
 
 
 def server_labels(server_id: str) -> dict[str, str]:
-    return {LABEL: "server", SERVER_LABEL: server_id}
+    return dockerlabels.labels("server", server=server_id)
 
 
 def client() -> docker.DockerClient:
@@ -234,7 +233,7 @@ def copy_volume(dclient: docker.DockerClient, source: str, target: str, image: s
         security_opt=["apparmor=unconfined", "seccomp=unconfined"],
         network_mode="none",
         volumes={source: {"bind": "/from", "mode": "ro"}, target: {"bind": "/to", "mode": "rw"}},
-        labels={LABEL: "helper"},
+        labels=dockerlabels.labels("helper"),
         stderr=True,
     )
     log.debug("copied volume %s to %s %s", source, target, output)
@@ -370,7 +369,7 @@ def snapshot(store: Store, server_id: str, image_id: str) -> None:
     dclient = client()
     tag = f"{IMAGE_REPOSITORY}:{image_id}"
     volume = image_volume_name(image_id)
-    labels = {LABEL: "image", IMAGE_LABEL: image_id}
+    labels = dockerlabels.labels("image", image=image_id)
     try:
         with server_lock(server_id):
             container = get_container(server_id)
@@ -481,11 +480,12 @@ def reset_hook(config: Any) -> None:
     except Exception:
         log.info("no Docker engine: no localcloud containers to remove")
         return
-    for container in dclient.containers.list(all=True, filters={"label": LABEL}):
+    mine = dockerlabels.instance_filter(config.data_dir)
+    for container in dclient.containers.list(all=True, filters={"label": mine}):
         container.remove(force=True, v=True)
-    for volume in dclient.volumes.list(filters={"label": LABEL}):
+    for volume in dclient.volumes.list(filters={"label": mine}):
         volume.remove(force=True)
-    for image in dclient.images.list(filters={"label": f"{LABEL}=image"}):
+    for image in dclient.images.list(filters={"label": [mine, f"{LABEL}=image"]}):
         try:
             dclient.images.remove(image.id, force=True)
         except docker.errors.APIError as exc:

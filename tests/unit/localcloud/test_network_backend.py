@@ -59,10 +59,22 @@ def test_random_mac_uses_openstack_prefix() -> None:
 
 def test_server_container_naming_contract() -> None:
     assert nb.server_container("abc") == "lc-server-abc"
-    assert nb.server_labels("abc") == {
-        "cloudhp.localcloud": "server",
-        "cloudhp.localcloud.server": "abc",
-    }
+    labels = nb.server_labels("abc")
+    assert labels["cloudhp.localcloud"] == "server"
+    assert labels["cloudhp.localcloud.server"] == "abc"
+
+
+def test_docker_objects_carry_their_instance(tmp_path) -> None:
+    from cloudhp.localcloud import dockerlabels
+
+    dockerlabels.bind(tmp_path / "a")
+    mine = dockerlabels.labels("server", server="x")
+    assert dockerlabels.instance_filter(tmp_path / "a") == (
+        f"cloudhp.localcloud.instance={mine['cloudhp.localcloud.instance']}"
+    )
+    assert dockerlabels.instance_filter(tmp_path / "b") != dockerlabels.instance_filter(
+        tmp_path / "a"
+    )
 
 
 def test_rule_validation_normalises_like_neutron() -> None:
