@@ -139,13 +139,13 @@ def _nodes_and_swarm(
         changed = swarm.ensure_swarm(lead, lead_ip)
         tokens = swarm.join_tokens(lead)
         for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
-            joined = swarm.in_parallel(
-                lambda n, t=token: swarm.ensure_joined(
-                    runners[n.name], t, lead_ip, n.private_ip or ""
-                ),
-                group,
-            )
-            changed = changed or any(joined)
+
+            def join(node: Node, token: str = token) -> bool:
+                return swarm.ensure_joined(
+                    runners[node.name], token, lead_ip, node.private_ip or ""
+                )
+
+            changed = any(swarm.in_parallel(join, group)) or changed
         for node in nodes:
             node_id = swarm.swarm_state(runners[node.name]).node_id
             labels = {"cloudhp.role": node.role, "cloudhp.ingress": str(node.ingress).lower()}

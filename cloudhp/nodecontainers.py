@@ -46,7 +46,7 @@ class NodeSpec:
     extra_networks: list[tuple[str, str | None]] = field(default_factory=list)
 
     def seed_files(self) -> dict[str, bytes]:
-        meta = {
+        meta: dict[str, object] = {
             "instance-id": self.instance_id or self.name,
             "local-hostname": self.hostname or self.name,
         }

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -28,6 +28,8 @@ class Reporter(Protocol):
     def phase(self, name: str) -> AbstractContextManager[PhaseRecord]: ...
 
     def step(self, message: str) -> None: ...
+
+    def summary(self) -> list[dict[str, object]]: ...
 
 
 class RecordingReporter:
@@ -82,7 +84,7 @@ class ConsoleReporter(RecordingReporter):
         from rich.console import Console
 
         self._console = Console(stderr=True)
-        self._status = None
+        self._status: Any = None
 
     def _on_phase_start(self, record: PhaseRecord) -> None:
         self._started = time.monotonic()

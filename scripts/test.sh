@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 ruff check cloudhp tests benchmarks
 ruff format --check cloudhp tests benchmarks
+mypy
 cloudhp images build
 python3 -m pytest -q -p no:cacheprovider tests

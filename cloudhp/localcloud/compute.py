@@ -15,7 +15,9 @@ body at 2.45, ...) follow the requested version.
 
 from __future__ import annotations
 
-from flask import Response
+from typing import cast
+
+from flask import Flask, Response
 
 from cloudhp.localcloud import (
     auth,
@@ -52,25 +54,24 @@ SERVICE = Service(
 if servers_backend.reset_hook not in daemon.RESET_HOOKS:
     daemon.RESET_HOOKS.append(servers_backend.reset_hook)
 
-bp.record_once(lambda state: compute_servers.on_startup(state.app))
+bp.record_once(lambda state: compute_servers.on_startup(cast(Flask, state.app)))
 
 
 def _v21() -> dict:
-    return version_entry(
+    entry = version_entry(
         "v2.1",
         "/compute/v2.1/",
         version=MAX_VERSION,
         min_version=MIN_VERSION,
         updated="2013-07-23T11:33:21Z",
-        **{
-            "media-types": [
-                {
-                    "base": "application/json",
-                    "type": "application/vnd.openstack.compute+json;version=2.1",
-                }
-            ]
-        },
     )
+    entry["media-types"] = [
+        {
+            "base": "application/json",
+            "type": "application/vnd.openstack.compute+json;version=2.1",
+        }
+    ]
+    return entry
 
 
 @bp.get("")

@@ -20,7 +20,7 @@ image_schema.py.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
@@ -98,7 +98,7 @@ def _on_register(app: Flask) -> None:
     register_base_images(app.extensions["cloudhp.localcloud.store"])
 
 
-bp.record_once(lambda state: _on_register(state.app))
+bp.record_once(lambda state: _on_register(cast(Flask, state.app)))
 
 
 # --- views ---------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def _sorted(images: list[Record]) -> list[Record]:
     for key, direction in reversed(keys):
         if direction not in ("asc", "desc"):
             raise faults.BadRequest(f"Invalid sort direction: {direction}")
-        images.sort(key=lambda i, k=key: str(i.get(k) or ""), reverse=direction == "desc")
+        images.sort(key=lambda i, k=key: str(i.get(k) or ""), reverse=direction == "desc")  # type: ignore[misc]
     return images
 
 

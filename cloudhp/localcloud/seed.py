@@ -10,6 +10,7 @@ whose bridges cannot overlap: the subnet takes the first free CIDR of a short li
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import openstack
 import openstack.exceptions
@@ -48,14 +49,14 @@ def seed_demo_project(config: LocalCloudConfig) -> bool:
         router = net.create_router(
             name=ROUTER, external_gateway_info={"network_id": public.id} if public else None
         )
-        net.add_interface_to_router(router, subnet_id=subnet.id)
+        net.add_interface_to_router(router, subnet=subnet.id)
         changed = True
     if changed:
         log.info("seeded the demo project's %s (%s) and %s", NETWORK, subnet.cidr, ROUTER)
     return changed
 
 
-def _create_subnet(conn: openstack.connection.Connection, network_id: str) -> object:
+def _create_subnet(conn: openstack.connection.Connection, network_id: str) -> Any:
     for cidr in CIDRS:
         gateway = cidr.replace(".0/24", ".1")
         try:

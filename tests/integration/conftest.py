@@ -103,6 +103,10 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
             server.server_close()
         for store in cloud._stores:
             store.close()
+        # What a failed test left on the engine goes, as `localcloud reset` would do it:
+        # this instance's containers, volumes, loop devices and networks only.
+        for hook in daemon.RESET_HOOKS:
+            hook(config)
 
 
 @pytest.fixture(scope="session")
