@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, unit, integration and end-to-end (builds images if absent).
+# The whole test suite: lint, types, unit, integration and end-to-end (builds images if
+# absent, reuses them otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+export PATH="$PWD/.venv/bin:$PATH"
 ruff check cloudhp tests benchmarks
 ruff format --check cloudhp tests benchmarks
 mypy
 cloudhp images build
-python3 -m pytest -q -p no:cacheprovider tests
+python -m pytest -q -p no:cacheprovider tests
