@@ -110,7 +110,6 @@ def create_node(client: docker.DockerClient, spec: NodeSpec) -> Container:
         labels=spec.labels,
         host_config=host_config,
         networking_config=networking,
-        volumes=["/var/lib/docker"],
         mac_address=spec.mac_address,
     )
     container = client.containers.get(created["Id"])

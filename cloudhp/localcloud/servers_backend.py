@@ -224,19 +224,26 @@ def copy_volume(dclient: docker.DockerClient, source: str, target: str, image: s
     overlay2 marks deletions with 0:0 character devices and opaque directories with
     trusted.* xattrs; `cp -a` keeps both only with CAP_SYS_ADMIN (and CAP_MKNOD).
     """
-    output = dclient.containers.run(
+    helper = dclient.containers.run(
         image,
         ["sh", "-c", "cp -a /from/. /to/"],
         entrypoint=[],
-        remove=True,
+        detach=True,
         cap_add=["SYS_ADMIN", "MKNOD"],
         security_opt=["apparmor=unconfined", "seccomp=unconfined"],
         network_mode="none",
         volumes={source: {"bind": "/from", "mode": "ro"}, target: {"bind": "/to", "mode": "rw"}},
         labels=dockerlabels.labels("helper"),
-        stderr=True,
     )
-    log.debug("copied volume %s to %s %s", source, target, output)
+    try:
+        code = helper.wait()["StatusCode"]
+        output = helper.logs().decode(errors="replace")
+    finally:
+        # v=True: an image committed from a node may declare anonymous volumes.
+        helper.remove(force=True, v=True)
+    if code != 0:
+        raise RuntimeError(f"copying volume {source} to {target} failed: {output[-500:]}")
+    log.debug("copied volume %s to %s", source, target)
 
 
 def _short(exc: BaseException) -> str:

@@ -410,7 +410,7 @@ def test_network_and_volume_stack_then_delete_in_reverse_order(
     router = conn.network.create_router(
         name=_name("heat-router"), external_gateway_info={"network_id": public.id}
     )
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    conn.network.add_interface_to_router(router, subnet=subnet.id)
     try:
         name = _name("netvol")
         stack = conn.orchestration.create_stack(

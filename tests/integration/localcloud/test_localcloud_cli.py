@@ -1,4 +1,7 @@
-"""`cloudhp localcloud up/status/openrc/down/reset` with a real background daemon."""
+"""`cloudhp localcloud up/status/openrc/down/reset` with a real background daemon.
+
+The daemon creates its public bridge and seeds a network on the Docker engine.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +52,13 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     cli.clouds_yaml.parent.mkdir()
     cli.clouds_yaml.write_text(yaml.safe_dump({"clouds": {"mine": {"auth": {"x": 1}}}}))
     yield cli
-    daemon.stop(LocalCloudConfig(data_dir=cli.data_dir))
+    config = LocalCloudConfig(data_dir=cli.data_dir)
+    daemon.stop(config)
+    # The daemon seeded a network (a Docker bridge); remove this instance's objects.
+    import cloudhp.localcloud.app  # noqa: F401  (registers the real reset hooks)
+
+    for hook in daemon.RESET_HOOKS:
+        hook(config)
 
 
 def test_up_starts_in_background_and_merges_clouds_yaml(cli: Cli) -> None:
