@@ -3,7 +3,7 @@
 Several localclouds can share one Docker engine (yours and the test suite's, say).
 Every container, volume, image and network carries the instance label, a hash of the
 data directory, so `reset` removes exactly what that instance made. The public bridge
-(lc-public) is shared by all instances and goes only when nothing is attached to it.
+(lc-public) is shared by all instances and is left in place.
 One localcloud serves per process; `bind` is called when its app is created.
 """
 

@@ -183,7 +183,12 @@ def disconnect_container(client: docker.DockerClient, server_id: str, network: s
 
 
 def remove_labelled_networks(client: docker.DockerClient, data_dir: Path) -> int:
-    """Reset hook body: this instance's networks, and lc-public once nothing uses it."""
+    """Reset hook body: this instance's networks (their containers are gone by now).
+
+    lc-public stays: every localcloud on this engine shares it and listens on its
+    gateway, so removing it would cut off the others (`docker network rm lc-public`
+    removes it by hand once no localcloud runs).
+    """
     count = 0
     for net in client.networks.list(filters={"label": dockerlabels.instance_filter(data_dir)}):
         net.reload()
@@ -192,12 +197,6 @@ def remove_labelled_networks(client: docker.DockerClient, data_dir: Path) -> int
                 net.disconnect(cid, force=True)
         net.remove()
         count += 1
-    with contextlib.suppress(docker.errors.NotFound):
-        public = client.networks.get(PUBLIC_DOCKER_NETWORK)
-        if not public.attrs.get("Containers"):
-            with contextlib.suppress(docker.errors.APIError):
-                public.remove()
-                count += 1
     return count
 
 
