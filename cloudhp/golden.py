@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ import openstack.exceptions as os_exc
 from openstack.orchestration.util import template_format
 
 from cloudhp.artifacts import serve_images
+from cloudhp.cloudcalls import cloud_call, poll
 from cloudhp.cloudkeys import keypair_name
 from cloudhp.context import ClusterContext
 from cloudhp.errors import (
@@ -40,7 +40,6 @@ from cloudhp.errors import (
     ConflictError,
     EnvironmentProblem,
     GoldenBuildFailed,
-    WaitTimeout,
 )
 from cloudhp.goldenplan import (
     GOLDEN_TAG,
@@ -106,41 +105,7 @@ def read_template() -> str:
         ) from None
 
 
-@contextmanager
-def _cloud(what: str) -> Iterator[None]:
-    """openstacksdk failures as a CloudhpError naming what was being done."""
-    try:
-        yield
-    except CloudhpError:
-        raise
-    except os_exc.SDKException as exc:
-        raise CloudhpError(f"{what} failed: {exc}") from None
-
-
-def _poll(
-    fetch: Callable[[], Any],
-    done: Callable[[Any], bool],
-    *,
-    timeout: float,
-    interval: float,
-    on_tick: Callable[[Any, float], None],
-    what: str,
-) -> Any:
-    """Polls `fetch` until `done(result)`; one loop for stacks and images alike."""
-    start = time.monotonic()
-    while True:
-        current = fetch()
-        elapsed = time.monotonic() - start
-        if done(current):
-            return current
-        on_tick(current, elapsed)
-        if elapsed > timeout:
-            raise WaitTimeout(
-                f"{what} did not finish within {timeout:.0f}s",
-                hint="run `cloudhp init` again to resume; check the cloud's status if it "
-                "happens again",
-            )
-        time.sleep(interval)
+RESUME_HINT = "run `cloudhp init` again to resume; check the cloud's status if it happens again"
 
 
 def _current_inputs(ctx: ClusterContext, images: Sequence[BuiltImage]) -> GoldenInputs | None:
@@ -159,7 +124,7 @@ def _current_inputs(ctx: ClusterContext, images: Sequence[BuiltImage]) -> Golden
 
 
 def _images_named(ctx: ClusterContext, name: str) -> list[Any]:
-    with _cloud(f"listing images named {name}"):
+    with cloud_call(f"listing images named {name}"):
         return [i for i in ctx.conn.image.images(name=name) if i.name == name]
 
 
@@ -267,7 +232,7 @@ def ensure_golden_image(
 
 def _cluster_keypair(ctx: ClusterContext) -> str:
     name = keypair_name(ctx.spec.name)
-    with _cloud("looking up the cluster keypair"):
+    with cloud_call("looking up the cluster keypair"):
         found = ctx.conn.compute.find_keypair(name, ignore_missing=True)
     return name if found is not None else ""
 
@@ -300,13 +265,13 @@ def _existing_golden(
             _tag_golden(ctx, image.id)
             return str(image.id)
         ctx.reporter.step(f"deleting the failed snapshot {image.id} ({image.status})")
-        with _cloud(f"deleting image {image.id}"):
+        with cloud_call(f"deleting image {image.id}"):
             conn.image.delete_image(image.id, ignore_missing=True)
     return None
 
 
 def _find_stack(ctx: ClusterContext, name_or_id: str) -> Any | None:
-    with _cloud(f"looking up stack {name_or_id}"):
+    with cloud_call(f"looking up stack {name_or_id}"):
         return ctx.conn.orchestration.find_stack(name_or_id, ignore_missing=True)
 
 
@@ -329,7 +294,7 @@ def _ensure_stack(
         step(f"removing the stale builder stack {stack_name} ({stack.status})")
         _remove_stack(ctx, stack_name, poll_interval)
     template = template_format.parse(read_template())
-    with _cloud(f"creating stack {stack_name}"):
+    with cloud_call(f"creating stack {stack_name}"):
         created = orchestration.create_stack(
             name=stack_name,
             template=template,
@@ -341,19 +306,20 @@ def _ensure_stack(
     step(f"stack {stack_name} created; waiting for the builder to signal")
 
     def fetch() -> Any:
-        with _cloud(f"reading stack {stack_name}"):
+        with cloud_call(f"reading stack {stack_name}"):
             return orchestration.get_stack(created.id)
 
     def tick(current: Any, elapsed: float) -> None:
         step(f"stack {stack_name} {current.status} ({elapsed:.0f}s)")
 
-    stack = _poll(
+    stack = poll(
         fetch,
         lambda s: s.status != "CREATE_IN_PROGRESS",
         timeout=timeout + BOOT_MARGIN,
         interval=poll_interval,
         on_tick=tick,
         what=f"stack {stack_name}",
+        hint=RESUME_HINT,
     )
     if stack.status != "CREATE_COMPLETE":
         reason = stack.status_reason or "Heat gave no reason"
@@ -373,7 +339,7 @@ def _builder_server_id(ctx: ClusterContext, stack: Any) -> str:
     server_id = stack_output(stack.outputs, "server_id")
     if server_id:
         return str(server_id)
-    with _cloud(f"listing the resources of stack {stack.name}"):
+    with cloud_call(f"listing the resources of stack {stack.name}"):
         for res in ctx.conn.orchestration.resources(stack):
             if res.name == "server" and res.physical_resource_id:
                 return str(res.physical_resource_id)
@@ -396,7 +362,7 @@ def _snapshot(
     """createImage on the builder, waited for until active, then tagged as golden."""
     metadata = {HASH_PROPERTY: digest, "cloudhp_built_by": ctx.spec.name}
     ctx.reporter.step(f"snapshotting the builder {server_id} as {name}")
-    with _cloud(f"creating image {name} from server {server_id}"):
+    with cloud_call(f"creating image {name} from server {server_id}"):
         image = ctx.conn.compute.create_server_image(server_id, name, metadata=metadata)
     active = _wait_image(ctx, image.id, poll_interval, fail=True)
     assert active is not None
@@ -411,7 +377,7 @@ def _tag_golden(ctx: ClusterContext, image_id: str) -> None:
     of the project reuses the image by its name and the golden tag alone.
     """
     images: Any = ctx.conn.image  # Glance v2: the only image API with tags
-    with _cloud(f"tagging image {image_id}"):
+    with cloud_call(f"tagging image {image_id}"):
         images.add_tag(image_id, ctx.tag)
         images.add_tag(image_id, GOLDEN_TAG)
 
@@ -427,18 +393,21 @@ def _wait_image(ctx: ClusterContext, image_id: str, poll_interval: float, *, fai
         except os_exc.SDKException as exc:
             raise CloudhpError(f"reading image {image_id} failed: {exc}") from None
 
-    image = _poll(
+    image = poll(
         fetch,
         lambda i: i is None or i.status not in IMAGE_BUSY,
         timeout=SNAPSHOT_TIMEOUT,
         interval=poll_interval,
-        on_tick=lambda i, t: ctx.reporter.step(f"image {image_id} {i.status} ({t:.0f}s)"),
+        on_tick=lambda i, t: ctx.reporter.step(
+            f"image {image_id} {getattr(i, 'status', 'gone')} ({t:.0f}s)"
+        ),
         what=f"image {image_id}",
+        hint=RESUME_HINT,
     )
     if fail and (image is None or image.status != "active"):
         state = "gone" if image is None else image.status
         if image is not None:
-            with _cloud(f"deleting image {image_id}"):
+            with cloud_call(f"deleting image {image_id}"):
                 ctx.conn.image.delete_image(image_id, ignore_missing=True)
         raise GoldenBuildFailed(
             f"the snapshot {image_id} of the golden image builder is {state}",
@@ -455,7 +424,7 @@ def _remove_stack(ctx: ClusterContext, stack_name: str, poll_interval: float) ->
     orchestration = ctx.conn.orchestration
     if stack.status != "DELETE_IN_PROGRESS":
         ctx.reporter.step(f"deleting stack {stack_name}")
-        with _cloud(f"deleting stack {stack_name}"):
+        with cloud_call(f"deleting stack {stack_name}"):
             orchestration.delete_stack(stack.id, ignore_missing=True)
 
     def fetch() -> Any | None:
@@ -466,13 +435,16 @@ def _remove_stack(ctx: ClusterContext, stack_name: str, poll_interval: float) ->
         except os_exc.SDKException as exc:
             raise CloudhpError(f"reading stack {stack_name} failed: {exc}") from None
 
-    last = _poll(
+    last = poll(
         fetch,
         lambda s: s is None or s.status == "DELETE_FAILED",
         timeout=DELETE_TIMEOUT,
         interval=poll_interval,
-        on_tick=lambda s, t: ctx.reporter.step(f"stack {stack_name} {s.status} ({t:.0f}s)"),
+        on_tick=lambda s, t: ctx.reporter.step(
+            f"stack {stack_name} {getattr(s, 'status', 'gone')} ({t:.0f}s)"
+        ),
         what=f"deleting stack {stack_name}",
+        hint=RESUME_HINT,
     )
     if last is not None:
         raise CloudhpError(

@@ -128,7 +128,8 @@ def _nodes_and_swarm(
         nodes, ph.changed = ensure_servers(ctx, image_id, key_name, groups)
     runners = runners_for(ctx, nodes)
     with r.phase("ssh"):
-        pin_host_keys(ctx, [n for n in nodes if not _pinned(ctx, n)])
+        known = KnownHosts(ctx.known_hosts_path)
+        pin_host_keys(ctx, [n for n in nodes if n.private_ip and not known.knows(n.private_ip)])
         swarm.in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
     managers = [n for n in nodes if n.role == "manager"]
     workers = [n for n in nodes if n.role == "worker"]
@@ -146,17 +147,13 @@ def _nodes_and_swarm(
                 )
 
             changed = any(swarm.in_parallel(join, group)) or changed
-        for node in nodes:
-            node_id = swarm.swarm_state(runners[node.name]).node_id
-            labels = {"cloudhp.role": node.role, "cloudhp.ingress": str(node.ingress).lower()}
-            changed = swarm.ensure_labels(lead, node_id, labels) or changed
+        labels = {
+            n.name: {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
+            for n in nodes
+        }
+        changed = swarm.ensure_labels(lead, labels) or changed
         ph.changed = changed
     return nodes, runners
-
-
-def _pinned(ctx: ClusterContext, node: Node) -> bool:
-    path = ctx.known_hosts_path
-    return bool(node.private_ip) and path.exists() and node.private_ip in path.read_text().split()
 
 
 def save_cluster_record(ctx: ClusterContext, report: InitReport) -> None:

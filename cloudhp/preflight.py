@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import openstack.exceptions as os_exc
 
+from cloudhp.cloudcalls import cloud_call
 from cloudhp.context import ClusterContext, Resolved
 from cloudhp.credentials import authenticate
-from cloudhp.errors import CloudhpError, EnvironmentProblem, NotFoundError, UsageError
+from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
 from cloudhp.naming import TAG_KEY
 from cloudhp.quotas import Quota, compute_needs, quota_error, shortages
 
@@ -107,22 +107,6 @@ def probe_target(cidr: str, gateway_ip: str | None) -> str:
 # --------------------------------------------------------------------------- I/O helpers
 
 
-@contextmanager
-def _cloud(what: str) -> Iterator[None]:
-    """Turns openstacksdk failures into a CloudhpError that says which check failed."""
-    try:
-        yield
-    except CloudhpError:
-        raise
-    except (os_exc.EndpointNotFound, os_exc.ServiceDisabledException):
-        raise EnvironmentProblem(
-            f"{what}: the cloud's service catalog has no endpoint for this service",
-            hint="check the region (OS_REGION_NAME) and the interface (OS_INTERFACE)",
-        ) from None
-    except os_exc.SDKException as exc:
-        raise CloudhpError(f"{what} failed: {exc}") from None
-
-
 def source_address_toward(target: str) -> str:
     """This machine's source address for packets to `target`, without sending any.
 
@@ -166,7 +150,7 @@ def _bastion_address(ctx: ClusterContext, cidr: str, gateway_ip: str | None) -> 
 
 
 def _find_flavor(conn: Any, wanted: str) -> Any:
-    with _cloud("listing flavors"):
+    with cloud_call("listing flavors"):
         flavors = list(conn.compute.flavors(details=True))
     flavor = choose(flavors, wanted, "flavor")
     if flavor is None:
@@ -179,7 +163,7 @@ def _find_flavor(conn: Any, wanted: str) -> Any:
 
 
 def _find_image(conn: Any, wanted: str) -> Any:
-    with _cloud("listing images"):
+    with cloud_call("listing images"):
         images = list(conn.image.images())
         image = choose(images, wanted, "image")
         if image is None:
@@ -241,7 +225,7 @@ def _find_external_network(networks: Sequence[Any], wanted: str | None) -> Any:
 
 
 def _ipv4_subnet(conn: Any, network: Any) -> Any:
-    with _cloud(f"listing the subnets of network {network.name}"):
+    with cloud_call(f"listing the subnets of network {network.name}"):
         subnets = [s for s in conn.network.subnets(network_id=network.id) if s.ip_version == 4]
     if not subnets:
         raise NotFoundError(
@@ -257,7 +241,7 @@ def _count(items: Iterable[Any], keep: Callable[[Any], bool] = lambda _: True) -
 
 
 def _compute_quotas(conn: Any) -> dict[str, Quota]:
-    with _cloud("reading the compute limits"):
+    with cloud_call("reading the compute limits"):
         absolute = conn.compute.get_limits().absolute
     return {
         "instances": Quota(absolute.instances, absolute.instances_used or 0),
@@ -267,7 +251,7 @@ def _compute_quotas(conn: Any) -> dict[str, Quota]:
 
 
 def _floating_ip_quota(conn: Any, project_id: str) -> Quota | None:
-    with _cloud("reading the floating IP quota"):
+    with cloud_call("reading the floating IP quota"):
         limit = conn.network.get_quota(project_id).floating_ips
         if limit is None:
             return None
@@ -276,7 +260,7 @@ def _floating_ip_quota(conn: Any, project_id: str) -> Quota | None:
 
 
 def _volume_quotas(conn: Any) -> dict[str, Quota]:
-    with _cloud("reading the block storage limits"):
+    with cloud_call("reading the block storage limits"):
         absolute = conn.block_storage.get_limits().absolute
     return {
         "volumes": Quota(absolute.max_total_volumes, absolute.total_volumes_used or 0),
@@ -330,7 +314,7 @@ def preflight(
     image = _find_image(conn, spec.image)
     report(f"image {image.name or image.id} is active")
 
-    with _cloud("listing networks"):
+    with cloud_call("listing networks"):
         networks = list(conn.network.networks())
     network = _find_private_network(networks, spec.network)
     subnet = _ipv4_subnet(conn, network)
@@ -338,7 +322,7 @@ def preflight(
     external = _find_external_network(networks, spec.external_network)
     report(f"external network {external.name}")
 
-    with _cloud("listing the cluster's servers"):
+    with cloud_call("listing the cluster's servers"):
         existing_servers = _count(conn.compute.servers(tags=ctx.tag))
     needs = compute_needs(
         spec.node_count + extra_servers - existing_servers, flavor.vcpus, flavor.ram
@@ -346,12 +330,12 @@ def preflight(
     quotas = _compute_quotas(conn)
     fip_quota = _floating_ip_quota(conn, project_id)
     if fip_quota is not None:
-        with _cloud("listing the cluster's floating IPs"):
+        with cloud_call("listing the cluster's floating IPs"):
             existing_fips = _count(conn.network.ips(tags=ctx.tag, project_id=project_id))
         needs["floating IPs"] = max(0, spec.ingress_nodes - existing_fips)
         quotas["floating IPs"] = fip_quota
     if volumes_needed > 0 or volume_gb_needed > 0:
-        with _cloud("listing the cluster's volumes"):
+        with cloud_call("listing the cluster's volumes"):
             ours = [v for v in conn.block_storage.volumes() if _is_cluster_volume(v, spec.name)]
         needs["volumes"] = max(0, volumes_needed - len(ours))
         needs["volume gigabytes"] = max(0, volume_gb_needed - sum(v.size or 0 for v in ours))

@@ -54,6 +54,9 @@ class KnownHosts:
                 keys.add(host_entry(host, port), kind, key)
             self._save(keys)
 
+    def knows(self, host: str, port: int = 22) -> bool:
+        return host_entry(host, port) in self._load()
+
     def forget(self, host: str, port: int = 22) -> None:
         with _known_hosts_lock:
             keys = self._load()

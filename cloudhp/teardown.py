@@ -25,6 +25,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 
+from cloudhp.cloudcalls import poll_until
 from cloudhp.cloudkeys import find_keypair, keypair_name
 from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import TAG_KEY, cluster_tag
@@ -221,14 +222,6 @@ def _find_cluster_resources_safe(conn: Any, cluster: str, include_images: bool) 
 # --------------------------------------------------------------------------- deleting
 
 
-def _poll(done: Callable[[], bool], what: str, timeout: float, interval: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 class _Deleter:
     """Deletes one kind after another, collecting failures instead of stopping."""
 
@@ -251,6 +244,9 @@ class _Deleter:
             return False
         return True
 
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        poll_until(done, timeout=self.timeout, interval=self.interval, what=what)
+
     def _done(self, item: Found) -> None:
         self.report.deleted[item.kind].append(item.name or item.id)
 
@@ -266,7 +262,12 @@ class _Deleter:
             return not ({st.id for st in heat.stacks()} & ids)
 
         try:
-            _poll(all_gone, f"{len(ids)} stack(s) to be deleted", self.timeout, self.interval)
+            poll_until(
+                all_gone,
+                timeout=self.timeout,
+                interval=self.interval,
+                what=f"deleting {len(ids)} stack(s)",
+            )
         except WaitTimeout as exc:
             self.failures.append(str(exc))
             return
@@ -286,7 +287,12 @@ class _Deleter:
             return not left
 
         try:
-            _poll(all_gone, f"{len(ids)} server(s) to be deleted", self.timeout, self.interval)
+            poll_until(
+                all_gone,
+                timeout=self.timeout,
+                interval=self.interval,
+                what=f"deleting {len(ids)} server(s)",
+            )
         except WaitTimeout as exc:
             self.failures.append(str(exc))
             return
@@ -314,7 +320,12 @@ class _Deleter:
             return not ({v.id for v in storage.volumes(details=False)} & ids)
 
         try:
-            _poll(all_gone, f"{len(ids)} volume(s) to be deleted", self.timeout, self.interval)
+            poll_until(
+                all_gone,
+                timeout=self.timeout,
+                interval=self.interval,
+                what=f"deleting {len(ids)} volume(s)",
+            )
         except WaitTimeout as exc:
             self.failures.append(str(exc))
             return
@@ -333,7 +344,12 @@ class _Deleter:
         def settled() -> bool:
             return storage.get_volume(item.id).status not in BUSY_VOLUME_STATUSES
 
-        _poll(settled, f"volume {item.name or item.id} to settle", self.timeout, self.interval)
+        poll_until(
+            settled,
+            timeout=self.timeout,
+            interval=self.interval,
+            what=f"volume {item.name or item.id} settling",
+        )
         volume = storage.get_volume(item.id)
         if volume.status != "in-use":
             return
@@ -346,7 +362,12 @@ class _Deleter:
         def detached() -> bool:
             return storage.get_volume(item.id).status in ("available", "error")
 
-        _poll(detached, f"volume {item.name or item.id} to detach", self.timeout, self.interval)
+        poll_until(
+            detached,
+            timeout=self.timeout,
+            interval=self.interval,
+            what=f"detaching volume {item.name or item.id}",
+        )
 
     def ports(self, items: Sequence[Found]) -> None:
         for p in items:

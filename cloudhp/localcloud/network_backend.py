@@ -113,11 +113,10 @@ def ensure_bridge(
     Raises:
         faults.Conflict: Docker refuses the CIDR because another network overlaps it.
     """
-    try:
-        client.networks.get(name)
+    if any(
+        n.name == name for n in client.networks.list(names=[name])
+    ):  # names= is a substring filter
         return
-    except docker.errors.NotFound:
-        pass
     pool = docker.types.IPAMPool(subnet=cidr, gateway=gateway) if gateway else None
     ipam = docker.types.IPAMConfig(pool_configs=[pool or docker.types.IPAMPool(subnet=cidr)])
     try:

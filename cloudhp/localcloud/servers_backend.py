@@ -430,7 +430,7 @@ def remove_image_artifacts(image_id: str) -> None:
     try:
         dclient.images.remove(f"{IMAGE_REPOSITORY}:{image_id}", force=True)
     except docker.errors.ImageNotFound:
-        pass
+        log.debug("image %s had no docker image left", image_id)
     except docker.errors.APIError as exc:  # a container still uses it: keep going
         log.warning("could not remove image %s: %s", image_id, exc)
     with contextlib.suppress(docker.errors.NotFound):

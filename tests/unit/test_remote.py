@@ -42,3 +42,11 @@ def test_pinning_skips_key_types_paramiko_cannot_use(tmp_path):
     known = KnownHosts(tmp_path / "known_hosts")
     known.pin("10.0.0.6", 22, ["ssh-dss AAAAB3NzaC1kc3M=", key.public_key])
     assert "10.0.0.6" in paramiko.HostKeys(str(known.path))
+
+
+def test_knows_reports_pinned_hosts_only(tmp_path):
+    key = ensure_keypair(tmp_path / "k")
+    known = KnownHosts(tmp_path / "known_hosts")
+    assert not known.knows("10.0.0.7")
+    known.pin("10.0.0.7", 22, [key.public_key])
+    assert known.knows("10.0.0.7") and not known.knows("10.0.0.7", 2222)

@@ -1,4 +1,11 @@
-from cloudhp.swarm import DEFAULT_ADDR_POOL, JoinTokens, in_parallel, init_command, join_command
+from cloudhp.swarm import (
+    DEFAULT_ADDR_POOL,
+    JoinTokens,
+    in_parallel,
+    init_command,
+    join_command,
+    label_command,
+)
 
 
 def test_init_command():
@@ -40,3 +47,12 @@ def test_in_parallel_keeps_order_and_reraises():
         assert str(exc) == "two"
     else:
         raise AssertionError("the failure was lost")
+
+
+def test_label_command_adds_every_label_in_order():
+    assert label_command("n1", {"cloudhp.role": "worker", "cloudhp.ingress": "false"}) == [
+        "docker", "node", "update",
+        "--label-add", "cloudhp.ingress=false",
+        "--label-add", "cloudhp.role=worker",
+        "n1",
+    ]  # fmt: skip

@@ -8,6 +8,7 @@ accepted and not checked), raising Heat's StackValidationFailed in Heat's words.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -136,10 +137,8 @@ def _coerce(ptype: str, value: Any) -> Any:
         if isinstance(value, int | float):
             return value
         text = str(value).strip()
-        try:
+        with contextlib.suppress(ValueError):
             return int(text)
-        except ValueError:
-            pass
         try:
             return float(text)
         except ValueError:

@@ -15,6 +15,7 @@ hash and signals there.
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -118,7 +119,7 @@ def _is_function(value: Any) -> bool:
     )
 
 
-class Resource:
+class Resource(ABC):
     """Base class of resource plugins; see the module docstring for the contract."""
 
     type_name: ClassVar[str] = ""
@@ -178,11 +179,13 @@ class Resource:
 
     # --- lifecycle --------------------------------------------------------------
 
+    @abstractmethod
     def create(self) -> None:
-        raise NotImplementedError
+        """Make the real resource; raise ResourceFailure with Heat's reason."""
 
+    @abstractmethod
     def delete(self) -> None:
-        raise NotImplementedError
+        """Remove the real resource; already gone counts as deleted."""
 
     def attribute(self, name: str) -> Any:
         raise errors.InvalidTemplateAttribute(
