@@ -16,5 +16,5 @@ if [ -n "$missing" ]; then
 fi
 # --system-site-packages: reuse what the machine already has, install only the rest.
 [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[local,test]"
 $SUDO ln -sf "$PWD/.venv/bin/cloudhp" /usr/local/bin/cloudhp

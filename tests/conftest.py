@@ -9,7 +9,7 @@ from cloudhp.progress import RecordingReporter
 
 @pytest.fixture(scope="session")
 def engine():
-    from cloudhp.dockerengine import local_engine
+    from cloudhp.images.engine import local_engine
 
     return local_engine()
 

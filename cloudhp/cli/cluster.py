@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import click
 
 from cloudhp.cli.output import emit, output_option, reporter_for
-from cloudhp.cloudaccess import open_cloud
+from cloudhp.cloud.access import open_cloud
+from cloudhp.cloud.credentials import read_secret
 from cloudhp.context import ClusterContext, cluster_dir
-from cloudhp.credentials import read_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,8 +71,8 @@ def init(
 ) -> None:
     """Create (or complete) a Swarm cluster with its HAProxy ingress; a rerun changes nothing."""
     from cloudhp.clusterspec import build_spec, load_spec
-    from cloudhp.dockerengine import local_engine
-    from cloudhp.init import run_init
+    from cloudhp.flows.init import run_init
+    from cloudhp.images.engine import local_engine
     from cloudhp.naming import default_cluster_name
 
     file_values = load_spec(spec_file) if spec_file else {}
@@ -103,7 +103,7 @@ def status(
     openrc: Path | None, os_cloud: str | None, cloud: str | None, name: str, output: str
 ) -> None:
     """Nodes (OpenStack and Swarm state, IPs), the ingress URL and the networks."""
-    from cloudhp.status import cluster_status
+    from cloudhp.flows.status import cluster_status
 
     conn = _connect(openrc, os_cloud, cloud)
     data = cluster_status(conn, name, cluster_dir(name))
@@ -127,7 +127,7 @@ def status(
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh(name: str, node: str, command: tuple[str, ...]) -> None:
     """Open a shell on NODE (or run COMMAND there) with the cluster's key and pinned host key."""
-    from cloudhp.sshcommand import ssh_argv
+    from cloudhp.flows.ssh import ssh_argv
 
     argv = ssh_argv(cluster_dir(name), node, list(command))
     os.execvp(argv[0], argv)
@@ -149,8 +149,8 @@ def teardown(
     output: str,
 ) -> None:
     """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify."""
+    from cloudhp.flows.teardown import teardown as run_teardown
     from cloudhp.naming import validate_cluster_name
-    from cloudhp.teardown import teardown as run_teardown
 
     validate_cluster_name(name)
     if not yes:

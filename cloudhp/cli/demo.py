@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from cloudhp.cli.output import emit, output_option, reporter_for
-from cloudhp.demo import LABEL, SwarmDemo
-from cloudhp.dockerengine import local_engine
-from cloudhp.nodecontainers import remove_labelled
+from cloudhp.flows.demo import LABEL, SwarmDemo
+from cloudhp.images.engine import local_engine
+from cloudhp.images.nodecontainers import remove_labelled
 
 
 @click.group()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from cloudhp.cli.output import emit, output_option, reporter_for
-from cloudhp.dockerengine import local_engine
 from cloudhp.images import RECIPES, ensure_images
+from cloudhp.images.engine import local_engine
 
 
 @click.group()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import docker
 
-from cloudhp.remote import SSHRunner
+from cloudhp.remote.ssh import SSHRunner
 
 
 def load_into_node(client: docker.DockerClient, runner: SSHRunner, tag: str) -> bool:

@@ -26,9 +26,9 @@ import openstack
 import pytest
 from openstack.connection import Connection
 
-from cloudhp.localcloud import daemon
-from cloudhp.localcloud.config import LocalCloudConfig, read_clouds_yaml
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud import daemon
+from cloudhp_localcloud.config import LocalCloudConfig, read_clouds_yaml
+from cloudhp_localcloud.store import Store
 
 
 @dataclass

@@ -6,10 +6,10 @@ import docker
 import paramiko
 import pytest
 
-from cloudhp.demo import LABEL, SwarmDemo
 from cloudhp.errors import HostKeyMismatch
+from cloudhp.flows.demo import LABEL, SwarmDemo
 from cloudhp.progress import RecordingReporter
-from cloudhp.remote import SSHRunner
+from cloudhp.remote.ssh import SSHRunner
 
 pytestmark = pytest.mark.docker
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cloudhp.artifacts import CLUSTER_IMAGES, ArtifactServer, serve_images
 from cloudhp.context import ClusterContext, Resolved
 from cloudhp.errors import EnvironmentProblem
 from cloudhp.progress import RecordingReporter
+from cloudhp.steps.artifacts import CLUSTER_IMAGES, ArtifactServer, serve_images
 
 
 class FakeSource:

@@ -15,7 +15,14 @@ import openstack.connection
 import pytest
 from openrc_samples import AUTH_URL_LINE, HORIZON_OPENRC, PASSWORD, PLAIN_OPENRC
 
-from cloudhp.credentials import AuthSpec, Secret, authenticate, connect, read_secret, resolve_auth
+from cloudhp.cloud.credentials import (
+    AuthSpec,
+    Secret,
+    authenticate,
+    connect,
+    read_secret,
+    resolve_auth,
+)
 from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
 
 APPCRED_OPENRC = f"""\

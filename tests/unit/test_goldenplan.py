@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from cloudhp.context import Resolved
-from cloudhp.golden import read_template
-from cloudhp.goldenplan import (
+from cloudhp.images import BuiltImage
+from cloudhp.steps.golden import read_template
+from cloudhp.steps.golden_plan import (
     GOLDEN_TAG,
     HASH_PROPERTY,
     SCRIPT_FAILURE,
@@ -24,7 +25,6 @@ from cloudhp.goldenplan import (
     stack_output,
     stack_parameters,
 )
-from cloudhp.images import BuiltImage
 
 SAMPLE = BuiltImage("sampleapp", "cloudhp/sampleapp:aaa", "sha256:111", built=False)
 PROXY = BuiltImage("haproxy", "cloudhp/haproxy:bbb", "sha256:222", built=True)

@@ -3,7 +3,7 @@ import tarfile
 
 import yaml
 
-from cloudhp.nodecontainers import SEED_DIR, NodeSpec, seed_archive
+from cloudhp.images.nodecontainers import SEED_DIR, NodeSpec, seed_archive
 
 
 def test_seed_files_carry_identity_keys_and_user_data():

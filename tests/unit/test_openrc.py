@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from openrc_samples import AUTH_URL_LINE, HORIZON_OPENRC, PASSWORD, PLAIN_OPENRC
 
+from cloudhp.cloud.openrc import OpenrcFile, parse_openrc
 from cloudhp.errors import UsageError
-from cloudhp.openrc import OpenrcFile, parse_openrc
 
 
 def rc_error(text: str) -> UsageError:

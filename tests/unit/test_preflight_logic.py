@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from cloudhp.errors import NotFoundError, UsageError
-from cloudhp.preflight import (
+from cloudhp.steps.preflight import (
     _find_external_network,
     _find_private_network,
     choose,

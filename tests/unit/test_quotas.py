@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudhp.errors import QuotaTooSmall
-from cloudhp.quotas import Quota, Shortage, compute_needs, quota_error, shortages
+from cloudhp.steps.quotas import Quota, Shortage, compute_needs, quota_error, shortages
 
 
 def test_quota_available() -> None:

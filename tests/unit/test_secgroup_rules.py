@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from cloudhp.cloudkeys import keypair_name, same_public_key
 from cloudhp.errors import ConflictError
-from cloudhp.secgroups import (
+from cloudhp.steps.keypair import keypair_name, same_public_key
+from cloudhp.steps.secgroups import (
     Rule,
     group_name,
     missing_rules,

@@ -1,4 +1,4 @@
-from cloudhp.swarm import (
+from cloudhp.steps.swarm import (
     DEFAULT_ADDR_POOL,
     JoinTokens,
     in_parallel,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudhp.errors import CloudhpError
-from cloudhp.teardown import (
+from cloudhp.flows.teardown import (
     Found,
     TeardownReport,
     has_tag,

@@ -43,7 +43,7 @@ def private_net(conn: Connection) -> Iterator[tuple[Any, Any]]:
 def make_ctx(
     conn: Connection, private_net: tuple[Any, Any], tmp_path: Path
 ) -> Iterator[Callable[..., ClusterContext]]:
-    from cloudhp.teardown import teardown
+    from cloudhp.flows.teardown import teardown
 
     made: list[str] = []
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from openstack.connection import Connection
 
-from cloudhp.cloudkeys import ensure_cloud_keypair, keypair_name
 from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
 from cloudhp.keys import ensure_keypair
+from cloudhp.steps.keypair import ensure_cloud_keypair, keypair_name
 
 pytestmark = pytest.mark.docker
 

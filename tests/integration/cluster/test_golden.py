@@ -22,15 +22,15 @@ from typing import Any
 import pytest
 from openstack.connection import Connection
 
-from cloudhp.cloudkeys import ensure_cloud_keypair
 from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError
-from cloudhp.golden import ensure_golden_image, find_golden, read_template
-from cloudhp.goldenplan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
 from cloudhp.images import BuiltImage
 from cloudhp.naming import resource_name
-from cloudhp.preflight import preflight
-from cloudhp.remote import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
+from cloudhp.remote.ssh import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
+from cloudhp.steps.golden import ensure_golden_image, find_golden, read_template
+from cloudhp.steps.golden_plan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
+from cloudhp.steps.keypair import ensure_cloud_keypair
+from cloudhp.steps.preflight import preflight
 
 pytestmark = [
     pytest.mark.docker,

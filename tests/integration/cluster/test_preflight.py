@@ -13,7 +13,7 @@ from openstack.connection import Connection
 from cloudhp.context import ClusterContext
 from cloudhp.errors import NotFoundError, QuotaTooSmall, UsageError
 from cloudhp.naming import resource_name
-from cloudhp.preflight import preflight
+from cloudhp.steps.preflight import preflight
 
 pytestmark = pytest.mark.docker
 

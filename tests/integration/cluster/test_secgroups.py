@@ -10,8 +10,8 @@ from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
-from cloudhp.preflight import preflight
-from cloudhp.secgroups import ensure_security_groups, group_name
+from cloudhp.steps.preflight import preflight
+from cloudhp.steps.secgroups import ensure_security_groups, group_name
 
 pytestmark = pytest.mark.docker
 

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from cluster_support import unique_name
 
-from cloudhp.cloudkeys import ensure_cloud_keypair
 from cloudhp.errors import CloudhpError
 from cloudhp.naming import resource_name
-from cloudhp.preflight import preflight
-from cloudhp.secgroups import ensure_security_groups
-from cloudhp.servers import ensure_servers
+from cloudhp.steps.keypair import ensure_cloud_keypair
+from cloudhp.steps.preflight import preflight
+from cloudhp.steps.secgroups import ensure_security_groups
+from cloudhp.steps.servers import ensure_servers
 
 pytestmark = pytest.mark.docker
 

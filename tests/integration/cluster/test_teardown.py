@@ -16,14 +16,14 @@ import pytest
 from cluster_support import unique_name
 from openstack.connection import Connection
 
-from cloudhp.cloudkeys import ensure_cloud_keypair, find_keypair, keypair_name
 from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError
+from cloudhp.flows.teardown import teardown
 from cloudhp.naming import cluster_tag, resource_name
-from cloudhp.preflight import preflight
 from cloudhp.progress import RecordingReporter
-from cloudhp.secgroups import ensure_security_groups, group_name
-from cloudhp.teardown import teardown
+from cloudhp.steps.keypair import ensure_cloud_keypair, find_keypair, keypair_name
+from cloudhp.steps.preflight import preflight
+from cloudhp.steps.secgroups import ensure_security_groups, group_name
 
 pytestmark = pytest.mark.docker
 

@@ -24,7 +24,7 @@ import paramiko
 import pytest
 from openstack.connection import Connection
 
-from cloudhp.localcloud import servers_backend
+from cloudhp_localcloud import servers_backend
 
 pytestmark = pytest.mark.docker
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 from openstack.connection import Connection
 
-from cloudhp.localcloud import auth
+from cloudhp_localcloud import auth
 
 if TYPE_CHECKING:
     from conftest import LocalCloud

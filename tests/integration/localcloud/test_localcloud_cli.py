@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from cloudhp.cli.localcloud import localcloud
 from cloudhp.errors import CloudhpError, ConflictError
-from cloudhp.localcloud import daemon
-from cloudhp.localcloud.config import LocalCloudConfig
+from cloudhp_localcloud import daemon
+from cloudhp_localcloud.config import LocalCloudConfig
 
 
 def _free_port() -> int:
@@ -55,7 +55,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     config = LocalCloudConfig(data_dir=cli.data_dir)
     daemon.stop(config)
     # The daemon seeded a network (a Docker bridge); remove this instance's objects.
-    import cloudhp.localcloud.app  # noqa: F401  (registers the real reset hooks)
+    import cloudhp_localcloud.app  # noqa: F401  (registers the real reset hooks)
 
     for hook in daemon.RESET_HOOKS:
         hook(config)

@@ -22,8 +22,8 @@ import pytest
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from cloudhp.localcloud import network
-from cloudhp.localcloud import network_backend as nb
+from cloudhp_localcloud import network
+from cloudhp_localcloud import network_backend as nb
 
 if TYPE_CHECKING:
     from conftest import LocalCloud
@@ -309,7 +309,7 @@ def test_server_ports_and_floating_ip_on_a_real_container(
 ) -> None:
     """The compute contract against a node container we start ourselves: bind, FIP, SSH."""
     from cloudhp.images.build import ensure_image
-    from cloudhp.nodecontainers import NodeSpec, create_node, remove_node
+    from cloudhp.images.nodecontainers import NodeSpec, create_node, remove_node
     from cloudhp.progress import RecordingReporter
 
     n, s = net

@@ -18,8 +18,8 @@ import pytest
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from cloudhp.localcloud import faults, volumes
-from cloudhp.localcloud import volumes_backend as vb
+from cloudhp_localcloud import faults, volumes
+from cloudhp_localcloud import volumes_backend as vb
 
 if TYPE_CHECKING:
     from conftest import LocalCloud
@@ -169,9 +169,9 @@ def engine() -> docker.DockerClient:
 def servers(engine: docker.DockerClient) -> Iterator[list[str]]:
     """Two node containers named as compute names servers; yields their server ids."""
     from cloudhp.images.build import ensure_image
-    from cloudhp.localcloud.network_backend import server_container, server_labels
-    from cloudhp.nodecontainers import NodeSpec, create_node, remove_node
+    from cloudhp.images.nodecontainers import NodeSpec, create_node, remove_node
     from cloudhp.progress import RecordingReporter
+    from cloudhp_localcloud.network_backend import server_container, server_labels
 
     image = ensure_image(engine, "node", RecordingReporter()).tag
     net = f"lc-test-vol-{uuid.uuid4().hex[:6]}"

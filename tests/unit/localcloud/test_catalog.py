@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from cloudhp.localcloud import faults
-from cloudhp.localcloud.catalog import (
+from cloudhp_localcloud import faults
+from cloudhp_localcloud.catalog import (
     Service,
     build_catalog,
     version_entry,

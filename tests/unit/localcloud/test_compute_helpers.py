@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from cloudhp.localcloud import faults
-from cloudhp.localcloud.compute_common import (
+from cloudhp_localcloud import faults
+from cloudhp_localcloud.compute_common import (
     check_server_quota,
     find_flavor,
     quota_key,
     seed_flavors,
 )
-from cloudhp.localcloud.compute_create import sanitize_hostname
-from cloudhp.localcloud.compute_misc import fingerprint
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud.compute_create import sanitize_hostname
+from cloudhp_localcloud.compute_misc import fingerprint
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture

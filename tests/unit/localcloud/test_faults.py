@@ -11,10 +11,10 @@ from flask import Blueprint, Flask, g
 from flask.testing import FlaskClient
 from openstack import exceptions as sdk_exc
 
-from cloudhp.localcloud import auth, faults, identity
-from cloudhp.localcloud.app import create_app
-from cloudhp.localcloud.catalog import Microversion, Service
-from cloudhp.localcloud.config import LocalCloudConfig
+from cloudhp_localcloud import auth, faults, identity
+from cloudhp_localcloud.app import create_app
+from cloudhp_localcloud.catalog import Microversion, Service
+from cloudhp_localcloud.config import LocalCloudConfig
 
 RAISES = {
     "badrequest": faults.BadRequest("Bad thing."),

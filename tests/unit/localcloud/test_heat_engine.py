@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from cloudhp.localcloud.config import LocalCloudConfig
-from cloudhp.localcloud.heat import errors
-from cloudhp.localcloud.heat import resources as registry
-from cloudhp.localcloud.heat.engine import EVENT, RESOURCE, STACK, Engine, insert_resources
-from cloudhp.localcloud.heat.resources.base import Prop, Resource
-from cloudhp.localcloud.heat.template import Template
-from cloudhp.localcloud.store import Store, utcnow
+from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.heat import errors
+from cloudhp_localcloud.heat import resources as registry
+from cloudhp_localcloud.heat.engine import EVENT, RESOURCE, STACK, Engine, insert_resources
+from cloudhp_localcloud.heat.resources.base import Prop, Resource
+from cloudhp_localcloud.heat.template import Template
+from cloudhp_localcloud.store import Store, utcnow
 
 
 class Fake(Resource):
@@ -206,7 +206,7 @@ def test_delete_cancels_a_create_in_progress(engine: Engine) -> None:
 
 
 def test_signal_url_uses_the_stack_signal_base(engine: Engine) -> None:
-    from cloudhp.localcloud.heat.engine import _Run
+    from cloudhp_localcloud.heat.engine import _Run
 
     run = _Run(engine, "id-1", threading.Event())
     run.stack = {"id": "id-1", "name": "s", "project_id": "p",

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from cloudhp.localcloud.heat import errors
-from cloudhp.localcloud.heat.credentials import Keyring
-from cloudhp.localcloud.heat.waitcondition import (
+from cloudhp_localcloud.heat import errors
+from cloudhp_localcloud.heat.credentials import Keyring
+from cloudhp_localcloud.heat.waitcondition import (
     WaitConditionHandle,
     add_signal,
     signals,
     token_digest,
 )
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cloudhp.localcloud import faults
-from cloudhp.localcloud import network_backend as nb
-from cloudhp.localcloud.network_security import validate_rule
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud import faults
+from cloudhp_localcloud import network_backend as nb
+from cloudhp_localcloud.network_security import validate_rule
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_server_container_naming_contract() -> None:
 
 
 def test_docker_objects_carry_their_instance(tmp_path) -> None:
-    from cloudhp.localcloud import dockerlabels
+    from cloudhp_localcloud import dockerlabels
 
     dockerlabels.bind(tmp_path / "a")
     mine = dockerlabels.labels("server", server="x")

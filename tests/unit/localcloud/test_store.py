@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture

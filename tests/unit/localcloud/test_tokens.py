@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudhp.localcloud import auth, faults
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud import auth, faults
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cloudhp.localcloud import faults
-from cloudhp.localcloud import volumes_backend as vb
-from cloudhp.localcloud import volumes_quotas as vq
-from cloudhp.localcloud.store import Store
+from cloudhp_localcloud import faults
+from cloudhp_localcloud import volumes_backend as vb
+from cloudhp_localcloud import volumes_quotas as vq
+from cloudhp_localcloud.store import Store
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def test_cinder_quota_messages(store: Store) -> None:
 
 
 def test_reset_hook_frees_loops_then_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from cloudhp.localcloud import daemon, volumes
-    from cloudhp.localcloud.config import LocalCloudConfig
+    from cloudhp_localcloud import daemon, volumes
+    from cloudhp_localcloud.config import LocalCloudConfig
 
     assert volumes.reset_loop_devices in daemon.RESET_HOOKS
     freed: list[Path] = []

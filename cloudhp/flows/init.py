@@ -1,0 +1,162 @@
+"""`cloudhp init`: the whole flow, each step read-compare-act so a rerun is a no-op.
+
+Every step looks at what exists (by name and by the cluster tag) and creates only what is
+missing, so a run interrupted at any point (even by SIGKILL) is completed by the next
+one, and `--workers 5` on a 3-worker cluster adds two.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+
+import docker
+
+from cloudhp.context import ClusterContext
+from cloudhp.images import ensure_images
+from cloudhp.keys import write_private
+from cloudhp.naming import resource_name
+from cloudhp.remote.ssh import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
+from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
+from cloudhp.steps.keypair import ensure_cloud_keypair
+from cloudhp.steps.servers import Node, ensure_servers
+
+CLUSTER_IMAGES = ["sampleapp", "haproxy"]
+
+
+@dataclass
+class InitReport:
+    cluster: str
+    nodes: list[Node] = field(default_factory=list)
+    ingress_url: str = ""
+    networks: list[str] = field(default_factory=list)
+    golden_image: str = ""
+    phases: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(p["changed"] for p in self.phases)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "cluster": self.cluster,
+            "changed": self.changed,
+            "ingress_url": self.ingress_url,
+            "golden_image": self.golden_image,
+            "networks": self.networks,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "phases": self.phases,
+        }
+
+
+def runners_for(ctx: ClusterContext, nodes: list[Node]) -> dict[str, SSHRunner]:
+    known = KnownHosts(ctx.known_hosts_path)
+    return {
+        n.name: SSHRunner(n.private_ip or "", ctx.spec.ssh_user, ctx.key_path, known) for n in nodes
+    }
+
+
+def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
+    """Pin each node's host keys from its console log before the first SSH contact."""
+    known = KnownHosts(ctx.known_hosts_path)
+    for node in nodes:
+        console = ctx.conn.compute.get_server_console_output(node.server_id).get("output", "")
+        keys = console_host_keys(console)
+        if keys and node.private_ip:
+            known.forget(node.private_ip)
+            known.pin(node.private_ip, 22, keys)
+
+
+def run_init(
+    ctx: ClusterContext, engine: docker.DockerClient, sequential: bool = False
+) -> InitReport:
+    r = ctx.reporter
+    spec = ctx.spec
+    report = InitReport(spec.name)
+    with r.phase("images") as ph:
+        images = ensure_images(engine, CLUSTER_IMAGES, r)
+        ph.changed = any(i.built for i in images)
+    with r.phase("preflight"):
+        needs_builder = golden.find_golden(ctx, images, engine) is None
+        ctx.resolved = preflight.preflight(ctx, extra_servers=1 if needs_builder else 0)
+    with r.phase("security groups") as ph:
+        _, ph.changed = secgroups.ensure_security_groups(ctx)
+    with r.phase("keypair") as ph:
+        key_name, ph.changed = ensure_cloud_keypair(ctx)
+    with r.phase("golden image") as ph:
+        built = golden.ensure_golden_image(ctx, images, engine)
+        ph.changed = built.built
+        report.golden_image = built.name
+    groups = {k: resource_name(spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
+    if sequential:
+        # The old init.sh's way, kept as a benchmark baseline: one server at a time,
+        # each created, waited for, reached and joined before the next.
+        for workers in range(spec.workers + 1):
+            step = replace(ctx, spec=replace(spec, workers=workers))
+            nodes, runners = _nodes_and_swarm(step, built.image_id, key_name, groups)
+    else:
+        nodes, runners = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
+    report.nodes = nodes
+    first = next(n for n in nodes if n.role == "manager")
+    lead = runners[first.name]
+    with r.phase("networks") as ph:
+        made = [swarm.ensure_overlay(lead, o.name, o.encrypted) for o in spec.overlay_networks]
+        ph.changed = any(made)
+        report.networks = [o.name for o in spec.overlay_networks]
+    with r.phase("ingress") as ph:
+        haproxy = next(i for i in images if i.name == "haproxy")
+        proxy_net = spec.overlay_networks[0].name
+        changed = ingress.ensure_ingress_service(lead, haproxy.tag, spec.name, proxy_net)
+        ingress_node = next(n for n in nodes if n.ingress)
+        address, fip_changed = ingress.ensure_floating_ip(ctx, ingress_node)
+        ingress_node.floating_ip = address
+        report.ingress_url = f"http://{address}/"
+        ingress.wait_for_http(report.ingress_url + "healthz")
+        ph.changed = changed or fip_changed
+    for runner in runners.values():
+        runner.close()
+    report.phases = r.summary()
+    save_cluster_record(ctx, report)
+    return report
+
+
+def _nodes_and_swarm(
+    ctx: ClusterContext, image_id: str, key_name: str, groups: dict[str, str]
+) -> tuple[list[Node], dict[str, SSHRunner]]:
+    r = ctx.reporter
+    with r.phase("servers") as ph:
+        nodes, ph.changed = ensure_servers(ctx, image_id, key_name, groups)
+    runners = runners_for(ctx, nodes)
+    with r.phase("ssh"):
+        known = KnownHosts(ctx.known_hosts_path)
+        pin_host_keys(ctx, [n for n in nodes if n.private_ip and not known.knows(n.private_ip)])
+        swarm.in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
+    managers = [n for n in nodes if n.role == "manager"]
+    workers = [n for n in nodes if n.role == "worker"]
+    first = managers[0]
+    lead = runners[first.name]
+    lead_ip = first.private_ip or ""
+    with r.phase("swarm") as ph:
+        changed = swarm.ensure_swarm(lead, lead_ip)
+        tokens = swarm.join_tokens(lead)
+        for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
+
+            def join(node: Node, token: str = token) -> bool:
+                return swarm.ensure_joined(
+                    runners[node.name], token, lead_ip, node.private_ip or ""
+                )
+
+            changed = any(swarm.in_parallel(join, group)) or changed
+        labels = {
+            n.name: {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
+            for n in nodes
+        }
+        changed = swarm.ensure_labels(lead, labels) or changed
+        ph.changed = changed
+    return nodes, runners
+
+
+def save_cluster_record(ctx: ClusterContext, report: InitReport) -> None:
+    """What `status` and `ssh` need offline: nodes, addresses, the SSH user. No secrets."""
+    record = report.to_dict() | {"ssh_user": ctx.spec.ssh_user}
+    write_private(ctx.workdir / "cluster.json", json.dumps(record, indent=2).encode())

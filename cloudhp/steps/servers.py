@@ -1,0 +1,169 @@
+"""Cluster nodes as Nova servers: created in parallel, watched by one shared wait loop.
+
+Creation calls go out with bounded concurrency; then a single loop lists the cluster's
+servers (by tag) every few seconds instead of one poller per server. A server that ends
+in ERROR is deleted and created again once; a second ERROR fails the run with Nova's
+fault message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from openstack.compute.v2.server import Server
+
+from cloudhp.context import ClusterContext
+from cloudhp.errors import CloudhpError, WaitTimeout
+from cloudhp.naming import resource_name
+from cloudhp.steps.swarm import in_parallel
+
+CREATE_CONCURRENCY = 4
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class WantedNode:
+    name: str
+    role: str  # "manager" or "worker"
+    index: int
+    ingress: bool
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    index: int
+    ingress: bool
+    server_id: str
+    status: str
+    private_ip: str | None = None
+    floating_ip: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def wanted_nodes(managers: int, workers: int, ingress_nodes: int, cluster: str) -> list[WantedNode]:
+    """The nodes a spec asks for; ingress goes on the first managers, then workers."""
+    nodes = [
+        WantedNode(resource_name(cluster, "manager", i), "manager", i, False)
+        for i in range(1, managers + 1)
+    ] + [
+        WantedNode(resource_name(cluster, "worker", i), "worker", i, False)
+        for i in range(1, workers + 1)
+    ]
+    return [
+        WantedNode(n.name, n.role, n.index, ingress=i < ingress_nodes) for i, n in enumerate(nodes)
+    ]
+
+
+def fixed_ip(server: Server, network_name: str) -> str | None:
+    for addr in (server.addresses or {}).get(network_name, []):
+        if addr.get("OS-EXT-IPS:type", "fixed") == "fixed" and addr.get("version", 4) == 4:
+            return str(addr["addr"])
+    return None
+
+
+def floating_ip(server: Server) -> str | None:
+    for addrs in (server.addresses or {}).values():
+        for addr in addrs:
+            if addr.get("OS-EXT-IPS:type") == "floating":
+                return str(addr["addr"])
+    return None
+
+
+def cluster_servers(ctx: ClusterContext) -> dict[str, Server]:
+    return {s.name: s for s in ctx.conn.compute.servers(details=True, tags=ctx.tag)}
+
+
+def _create(
+    ctx: ClusterContext, node: WantedNode, image_id: str, key_name: str, sgs: dict[str, str]
+) -> None:
+    res = ctx.need_resolved()
+    groups = [sgs["swarm"], sgs["ssh"]] + ([sgs["ingress"]] if node.ingress else [])
+    ctx.conn.compute.create_server(
+        name=node.name,
+        image_id=image_id,
+        flavor_id=res.flavor_id,
+        key_name=key_name,
+        networks=[{"uuid": res.network_id}],
+        security_groups=[{"name": g} for g in groups],
+        tags=[ctx.tag],
+        metadata={"cloudhp-cluster": ctx.spec.name, "cloudhp-role": node.role},
+    )
+
+
+def ensure_servers(
+    ctx: ClusterContext,
+    image_id: str,
+    key_name: str,
+    security_groups: dict[str, str],
+    timeout: float = 600.0,
+) -> tuple[list[Node], bool]:
+    """Make every wanted node exist and be ACTIVE; returns the nodes and whether any was made.
+
+    `security_groups` maps role (swarm, ssh, ingress) to the group's name.
+    """
+    wanted = wanted_nodes(
+        ctx.spec.managers, ctx.spec.workers, ctx.spec.ingress_nodes, ctx.spec.name
+    )
+    existing = cluster_servers(ctx)
+    attempts: dict[str, int] = {}
+    missing = [n for n in wanted if n.name not in existing]
+    for n in wanted:
+        if n.name in existing and existing[n.name].status == "ERROR":
+            _replace(ctx, existing[n.name], attempts)
+            missing.append(n)
+    if missing:
+        ctx.reporter.step(f"creating {len(missing)} servers")
+        in_parallel(
+            lambda n: _create(ctx, n, image_id, key_name, security_groups),
+            missing,
+            limit=CREATE_CONCURRENCY,
+        )
+    by_name = {n.name: n for n in wanted}
+    deadline = time.monotonic() + timeout
+    while True:
+        servers = cluster_servers(ctx)
+        states = {name: servers[name].status if name in servers else "MISSING" for name in by_name}
+        for name, state in states.items():
+            if state == "ERROR":
+                if attempts.get(name, 0) >= 1:
+                    fault = (servers[name].fault or {}).get("message", "no fault reported")
+                    raise CloudhpError(
+                        f"server {name} went to ERROR twice: {fault}",
+                        hint="check the flavor and image, or the cloud's capacity",
+                    )
+                _replace(ctx, servers[name], attempts)
+                _create(ctx, by_name[name], image_id, key_name, security_groups)
+        active = sum(1 for s in states.values() if s == "ACTIVE")
+        ctx.reporter.step(f"{active}/{len(wanted)} servers ACTIVE")
+        if active == len(wanted):
+            break
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"servers not ACTIVE after {timeout:.0f}s: {states}")
+        time.sleep(POLL_SECONDS)
+    net = ctx.need_resolved().network_name
+    nodes = [
+        Node(
+            w.name,
+            w.role,
+            w.index,
+            w.ingress,
+            servers[w.name].id,
+            servers[w.name].status,
+            fixed_ip(servers[w.name], net),
+            floating_ip(servers[w.name]),
+        )
+        for w in wanted
+    ]
+    return nodes, bool(missing or attempts)
+
+
+def _replace(ctx: ClusterContext, server: Server, attempts: dict[str, int]) -> None:
+    ctx.reporter.step(f"server {server.name} is in ERROR; replacing it")
+    attempts[server.name] = attempts.get(server.name, 0) + 1
+    ctx.conn.compute.delete_server(server)
+    ctx.conn.compute.wait_for_delete(server, wait=120)

@@ -1,0 +1,128 @@
+"""The localcloud WSGI app: every service on one port, under DevStack-style prefixes.
+
+To add a service, write its module (see catalog.py for what `SERVICE` holds) and add
+it to `SERVICES` below. `create_app` then, for each service:
+
+- mounts its blueprint at `Service.prefix`;
+- runs `auth.require_token` before each of its views not marked `@auth.public`;
+- negotiates its microversion (`g.microversion`) and echoes the headers when
+  `Service.microversion` is set;
+- renders `faults.Fault`, routing errors and crashes in its `fault_style`;
+- lists it in the catalog of every token.
+
+Service code reaches shared state through `current_store()` (store.py),
+`current_config()` (config.py) and `flask.g` (auth.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from cloudhp_localcloud import (
+    auth,
+    compute,
+    dockerlabels,
+    faults,
+    identity,
+    image,
+    network,
+    volumes,
+)
+from cloudhp_localcloud import heat as orchestration
+from cloudhp_localcloud.catalog import Service, microversion_headers, negotiate_microversion
+from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.store import Store
+
+log = logging.getLogger(__name__)
+
+# Only services that really work belong here: the catalog advertises each of them.
+SERVICES: list[Service] = [
+    identity.SERVICE,
+    network.SERVICE,
+    volumes.SERVICE,
+    compute.SERVICE,
+    image.SERVICE,
+    orchestration.SERVICE,
+]
+
+
+def create_app(config: LocalCloudConfig, services: list[Service] | None = None) -> Flask:
+    """A ready app over `config.data_dir` (created, seeded on first use)."""
+    services = list(SERVICES if services is None else services)
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dockerlabels.bind(config.data_dir)
+    store = Store(config.db_path)
+    identity.bootstrap(store, config)
+
+    app = Flask("cloudhp_localcloud")
+    app.config["LOCALCLOUD"] = config
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["cloudhp_localcloud.store"] = store
+    app.extensions["cloudhp_localcloud.services"] = tuple(services)
+
+    styles: dict[str, str] = {}
+    for service in services:
+        bp = service.blueprint
+        styles[bp.name] = service.fault_style
+        app.register_blueprint(bp, url_prefix=service.prefix)
+        app.before_request_funcs.setdefault(bp.name, []).append(auth.require_token)
+        if service.microversion is not None:
+            _add_microversion(app, service)
+    prefixes = sorted(((s.prefix, s.fault_style) for s in services), key=lambda p: -len(p[0]))
+
+    def style_of_request() -> str:
+        if request.blueprint in styles:
+            return styles[request.blueprint]
+        for prefix, style in prefixes:
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                return style
+        return faults.KEYSTONE
+
+    @app.errorhandler(faults.Fault)
+    def on_fault(exc: faults.Fault) -> Response:
+        return faults.render(exc, style_of_request())
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException) -> Response:
+        return faults.render(faults.from_http_exception(exc), style_of_request())
+
+    @app.errorhandler(Exception)
+    def on_crash(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        fault = faults.Fault(
+            "An unexpected error prevented the server from fulfilling your request."
+        )
+        return faults.render(fault, style_of_request())
+
+    @app.after_request
+    def request_id(response: Response) -> Response:
+        response.headers.setdefault("X-Openstack-Request-Id", f"req-{_request_id()}")
+        return response
+
+    return app
+
+
+def _add_microversion(app: Flask, service: Service) -> None:
+    mv = service.microversion
+    assert mv is not None
+
+    def negotiate() -> None:
+        g.microversion = mv.min_version
+        g.microversion = negotiate_microversion(mv)
+
+    def echo(response: Response) -> Response:
+        for key, value in microversion_headers(mv, g.get("microversion", mv.min_version)).items():
+            response.headers[key] = value
+        return response
+
+    app.before_request_funcs.setdefault(service.blueprint.name, []).append(negotiate)
+    app.after_request_funcs.setdefault(service.blueprint.name, []).append(echo)
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
