@@ -23,14 +23,10 @@ from cloudhp.images import ensure_images, nodecontainers
 from cloudhp.images.transfer import load_into_node
 from cloudhp.keys import ensure_keypair
 from cloudhp.progress import Reporter
-from cloudhp.remote.ssh import KnownHosts, SSHRunner, wait_for_ssh
-from cloudhp.steps.swarm import (
-    ensure_joined,
-    ensure_swarm,
-    in_parallel,
-    join_tokens,
-    list_nodes,
-)
+from cloudhp.remote.hostkeys import KnownHosts
+from cloudhp.remote.parallel import in_parallel
+from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
+from cloudhp.steps.swarm import ensure_joined, ensure_swarm, join_tokens, list_nodes
 
 LABEL = "cloudhp.demo"
 SSH_USER = "debian"

@@ -16,7 +16,9 @@ from cloudhp.context import ClusterContext
 from cloudhp.images import ensure_images
 from cloudhp.keys import write_private
 from cloudhp.naming import resource_name
-from cloudhp.remote.ssh import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
+from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
+from cloudhp.remote.parallel import in_parallel
+from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
@@ -130,7 +132,7 @@ def _nodes_and_swarm(
     with r.phase("ssh"):
         known = KnownHosts(ctx.known_hosts_path)
         pin_host_keys(ctx, [n for n in nodes if n.private_ip and not known.knows(n.private_ip)])
-        swarm.in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
+        in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
     managers = [n for n in nodes if n.role == "manager"]
     workers = [n for n in nodes if n.role == "worker"]
     first = managers[0]
@@ -146,7 +148,7 @@ def _nodes_and_swarm(
                     runners[node.name], token, lead_ip, node.private_ip or ""
                 )
 
-            changed = any(swarm.in_parallel(join, group)) or changed
+            changed = any(in_parallel(join, group)) or changed
         labels = {
             n.name: {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
             for n in nodes

@@ -10,9 +10,10 @@ from openstack.connection import Connection
 
 from cloudhp.errors import CloudhpError
 from cloudhp.naming import cluster_tag
-from cloudhp.remote.ssh import KnownHosts, SSHRunner
+from cloudhp.remote.hostkeys import KnownHosts
+from cloudhp.remote.runner import docker_json_lines
+from cloudhp.remote.ssh import SSHRunner
 from cloudhp.steps.servers import floating_ip
-from cloudhp.steps.swarm import docker_json_lines
 
 
 def cluster_status(conn: Connection, name: str, workdir: Path) -> dict[str, Any]:

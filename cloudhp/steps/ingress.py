@@ -8,58 +8,16 @@ carries a hash of its content, so an unchanged config is a no-op.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import urllib.error
 import urllib.request
 
+from cloudhp.commands.haproxy import SERVICE, config_name, haproxy_config, service_command
 from cloudhp.context import ClusterContext
 from cloudhp.errors import WaitTimeout
 from cloudhp.remote.ssh import SSHRunner
 from cloudhp.steps.servers import Node
-
-SERVICE = "cloudhp-ingress"
-CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
-
-
-def haproxy_config(cluster: str) -> str:
-    """The default ingress: a health endpoint and a page naming the cluster."""
-    return f"""\
-global
-    log stdout format raw local0
-    maxconn 4096
-resolvers swarm
-    nameserver dns 127.0.0.11:53
-    hold valid 2s
-defaults
-    mode http
-    log global
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend http
-    bind :80
-    http-request return status 200 content-type text/plain string "ok\\n" if {{ path /healthz }}
-    http-request return status 200 content-type text/plain string "cloudhp cluster {cluster}\\n"
-"""
-
-
-def config_name(text: str) -> str:
-    return f"cloudhp-haproxy-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def service_command(image: str, config: str, network: str) -> list[str]:
-    return [
-        "docker", "service", "create", "--detach", "--name", SERVICE,
-        "--mode", "global",
-        "--constraint", "node.labels.cloudhp.ingress==true",
-        "--network", network, "--endpoint-mode", "dnsrr",
-        "--publish", "mode=host,target=80,published=80",
-        "--config", f"source={config},target={CONFIG_PATH}",
-        "--label", "cloudhp.role=ingress",
-        image,
-    ]  # fmt: skip
 
 
 def ensure_ingress_service(manager: SSHRunner, image: str, cluster: str, network: str) -> bool:

@@ -16,7 +16,7 @@ from openstack.compute.v2.server import Server
 from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import resource_name
-from cloudhp.steps.swarm import in_parallel
+from cloudhp.remote.parallel import in_parallel
 
 CREATE_CONCURRENCY = 4
 POLL_SECONDS = 2.0

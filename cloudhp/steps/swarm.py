@@ -1,43 +1,20 @@
-"""Forming a Docker Swarm over SSH.
+"""Forming a Docker Swarm over SSH: read each node's state, then init, join or label.
 
-Engine calls are `docker` CLI commands run through the node's SSH runner with JSON
-output, built by pure functions so they can be checked exactly. We use fabric rather
-than the docker SDK's ssh:// transport because that transport reads only ~/.ssh/config
-and the system known_hosts: it cannot use a per-cluster key and pinned known_hosts
-without touching the user's own SSH setup.
+Engine calls are `docker` CLI commands (built in `cloudhp.commands.swarm`) run through
+the node's SSH runner with JSON output. We use fabric rather than the docker SDK's
+ssh:// transport because that transport reads only ~/.ssh/config and the system
+known_hosts: it cannot use a per-cluster key and pinned known_hosts without touching
+the user's own SSH setup.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Protocol, TypeVar
 
+from cloudhp.commands.swarm import init_command, join_command, label_command, overlay_command
 from cloudhp.errors import CloudhpError
-
-# Swarm overlays get addresses from here, away from the 10.x ranges that clouds (and
-# localcloud) commonly give private networks.
-DEFAULT_ADDR_POOL = "10.240.0.0/16"
-
-
-class Runner(Protocol):
-    host: str
-
-    def run(
-        self, command: str | list[str], *, stdin: IO[bytes] | None = None, check: bool = True
-    ) -> object: ...
-
-
-def docker_json(runner: Runner, args: list[str]) -> object:
-    out = runner.run(["docker", *args]).stdout  # type: ignore[attr-defined]
-    return json.loads(out)
-
-
-def docker_json_lines(runner: Runner, args: list[str]) -> list[dict[str, object]]:
-    out = runner.run(["docker", *args]).stdout  # type: ignore[attr-defined]
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+from cloudhp.remote.runner import Runner, docker_json, docker_json_lines
 
 
 @dataclass(frozen=True)
@@ -64,25 +41,6 @@ def swarm_state(runner: Runner) -> SwarmState:
     )
 
 
-def init_command(advertise_addr: str, addr_pool: str = DEFAULT_ADDR_POOL) -> list[str]:
-    return [
-        "docker", "swarm", "init",
-        "--advertise-addr", advertise_addr,
-        "--listen-addr", f"{advertise_addr}:2377",
-        "--default-addr-pool", addr_pool,
-    ]  # fmt: skip
-
-
-def join_command(token: str, manager_addr: str, advertise_addr: str) -> list[str]:
-    return [
-        "docker", "swarm", "join",
-        "--advertise-addr", advertise_addr,
-        "--listen-addr", f"{advertise_addr}:2377",
-        "--token", token,
-        f"{manager_addr}:2377",
-    ]  # fmt: skip
-
-
 @dataclass(frozen=True)
 class JoinTokens:
     worker: str
@@ -107,8 +65,8 @@ def ensure_swarm(runner: Runner, advertise_addr: str) -> bool:
 
 
 def join_tokens(runner: Runner) -> JoinTokens:
-    worker = runner.run(["docker", "swarm", "join-token", "-q", "worker"]).stdout.strip()  # type: ignore[attr-defined]
-    manager = runner.run(["docker", "swarm", "join-token", "-q", "manager"]).stdout.strip()  # type: ignore[attr-defined]
+    worker = runner.run(["docker", "swarm", "join-token", "-q", "worker"]).stdout.strip()
+    manager = runner.run(["docker", "swarm", "join-token", "-q", "manager"]).stdout.strip()
     return JoinTokens(worker, manager)
 
 
@@ -129,7 +87,7 @@ def ensure_joined(runner: Runner, token: str, manager_addr: str, advertise_addr:
 
 def node_labels_by_hostname(manager: Runner) -> dict[str, tuple[str, dict[str, str]]]:
     """Every Swarm node's id and labels, by short hostname, in one SSH round trip."""
-    out = manager.run("docker node inspect $(docker node ls -q)").stdout  # type: ignore[attr-defined]
+    out = manager.run("docker node inspect $(docker node ls -q)").stdout
     docs = json.loads(out)
     return {
         str(d["Description"]["Hostname"]).split(".")[0]: (
@@ -138,13 +96,6 @@ def node_labels_by_hostname(manager: Runner) -> dict[str, tuple[str, dict[str, s
         )
         for d in docs
     }
-
-
-def label_command(node_id: str, labels: dict[str, str]) -> list[str]:
-    args = ["docker", "node", "update"]
-    for key, value in sorted(labels.items()):
-        args += ["--label-add", f"{key}={value}"]
-    return [*args, node_id]
 
 
 def ensure_labels(manager: Runner, wanted: dict[str, dict[str, str]]) -> bool:
@@ -165,16 +116,9 @@ def ensure_labels(manager: Runner, wanted: dict[str, dict[str, str]]) -> bool:
     return changed
 
 
-def overlay_command(name: str, encrypted: bool) -> list[str]:
-    args = ["docker", "network", "create", "--driver", "overlay", "--attachable"]
-    if encrypted:
-        args += ["--opt", "encrypted"]
-    return [*args, name]
-
-
 def ensure_overlay(manager: Runner, name: str, encrypted: bool = False) -> bool:
     """Create the overlay network `name` unless it exists; False when it did."""
-    out = manager.run(  # type: ignore[attr-defined]
+    out = manager.run(
         ["docker", "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}"]
     ).stdout
     if name in out.split():
@@ -185,16 +129,3 @@ def ensure_overlay(manager: Runner, name: str, encrypted: bool = False) -> bool:
 
 def list_nodes(manager: Runner) -> list[dict[str, object]]:
     return docker_json_lines(manager, ["node", "ls", "--format", "{{json .}}"])
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def in_parallel(fn: Callable[[T], R], items: Iterable[T], limit: int = 8) -> list[R]:
-    """Run `fn` over items with bounded concurrency; the first failure is re-raised."""
-    items = list(items)
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        return list(pool.map(fn, items))

@@ -1,7 +1,7 @@
 import paramiko
 
 from cloudhp.keys import ensure_keypair
-from cloudhp.remote.ssh import KnownHosts, console_host_keys, host_entry
+from cloudhp.remote.hostkeys import KnownHosts, console_host_keys, host_entry
 
 
 def test_console_host_keys_reads_cloud_init_and_node_init_formats():

@@ -1,11 +1,6 @@
-from cloudhp.steps.swarm import (
-    DEFAULT_ADDR_POOL,
-    JoinTokens,
-    in_parallel,
-    init_command,
-    join_command,
-    label_command,
-)
+from cloudhp.commands.swarm import DEFAULT_ADDR_POOL, init_command, join_command, label_command
+from cloudhp.remote.parallel import in_parallel
+from cloudhp.steps.swarm import JoinTokens
 
 
 def test_init_command():

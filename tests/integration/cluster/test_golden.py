@@ -26,7 +26,8 @@ from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError
 from cloudhp.images import BuiltImage
 from cloudhp.naming import resource_name
-from cloudhp.remote.ssh import KnownHosts, SSHRunner, console_host_keys, wait_for_ssh
+from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
+from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.steps.golden import ensure_golden_image, find_golden, read_template
 from cloudhp.steps.golden_plan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
 from cloudhp.steps.keypair import ensure_cloud_keypair
