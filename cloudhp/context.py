@@ -8,7 +8,6 @@ what must stay on the bastion: the private key and the pinned known_hosts.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,18 +16,7 @@ from openstack.connection import Connection
 from cloudhp.clusterspec import ClusterSpec
 from cloudhp.naming import cluster_tag
 from cloudhp.progress import Reporter
-
-
-def cloudhp_home() -> Path:
-    """`$CLOUDHP_HOME`, else ~/.local/share/cloudhp: keys and known_hosts live below it."""
-    return Path(os.environ.get("CLOUDHP_HOME") or Path.home() / ".local/share/cloudhp")
-
-
-def cluster_dir(name: str) -> Path:
-    path = cloudhp_home() / "clusters" / name
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
+from cloudhp.state import ClusterFiles
 
 
 @dataclass(frozen=True)
@@ -56,18 +44,23 @@ class ClusterContext:
     reporter: Reporter
     resolved: Resolved | None = None
     facts: dict[str, object] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)  # how to authenticate again; no secret
 
     @property
     def tag(self) -> str:
         return cluster_tag(self.spec.name)
 
     @property
+    def files(self) -> ClusterFiles:
+        return ClusterFiles(self.spec.name, self.workdir)
+
+    @property
     def key_path(self) -> Path:
-        return self.workdir / "id_ed25519"
+        return self.files.key_path
 
     @property
     def known_hosts_path(self) -> Path:
-        return self.workdir / "known_hosts"
+        return self.files.known_hosts_path
 
     def need_resolved(self) -> Resolved:
         if self.resolved is None:

@@ -178,3 +178,8 @@ def parse_cluster_tag(tag: str) -> str | None:
     if key != TAG_KEY or not sep or not _VALID.fullmatch(value):
         return None
     return value
+
+
+def is_cluster_volume(metadata: dict[str, str] | None, cluster: str) -> bool:
+    """Cinder has no tags: a volume is the cluster's by its metadata key."""
+    return (metadata or {}).get(TAG_KEY) == cluster

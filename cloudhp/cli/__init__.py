@@ -51,7 +51,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from cloudhp.cli.cluster import init, ssh, status, teardown
+    from cloudhp.cli.cluster import clusters, init, ssh, status, teardown, use
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
@@ -59,7 +59,7 @@ def _register() -> None:
     main.add_command(images)
     main.add_command(demo)
     main.add_command(localcloud)
-    for command in (init, status, ssh, teardown):
+    for command in (init, status, ssh, teardown, clusters, use):
         main.add_command(command)
 
 

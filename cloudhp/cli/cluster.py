@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 import click
 
+from cloudhp import state
 from cloudhp.cli.output import emit, output_option, reporter_for
-from cloudhp.cloud.access import open_cloud
+from cloudhp.cloud.access import auth_choice, open_cloud
 from cloudhp.cloud.credentials import read_secret
-from cloudhp.context import ClusterContext, cluster_dir
+from cloudhp.context import ClusterContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +39,20 @@ def _connect(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> An
     return open_cloud(openrc, os_cloud, cloud, lambda prompt: read_secret(prompt, sys.stdin))
 
 
+def connect_cluster(
+    name: str | None, openrc: Path | None, os_cloud: str | None, cloud: str | None
+) -> tuple[state.ClusterFiles, Any]:
+    """The cluster named (else the current one) and a connection: the options given, else
+    the way its init authenticated, else the OS_* variables."""
+    files = state.cluster_files(state.resolve_name(name))
+    if not (openrc or os_cloud or cloud):
+        recorded = files.read_record().get("auth") or {}
+        openrc = Path(recorded["openrc"]) if recorded.get("openrc") else None
+        os_cloud = recorded.get("os_cloud")
+        cloud = recorded.get("cloud")
+    return files, _connect(openrc, os_cloud, cloud)
+
+
 def _project_name(conn: Any) -> str:
     return str(conn.config.auth.get("project_name") or conn.current_project.name or "cloudhp")
 
@@ -53,19 +68,12 @@ def _project_name(conn: Any) -> str:
 @click.option("--network", help="private network [default: the only one]")
 @click.option("--external-network", help="for the floating IP [default: the only one]")
 @click.option("--ssh-user", help="login user of the image [default: debian]")
-@click.option(
-    "--sequential",
-    is_flag=True,
-    hidden=True,
-    help="benchmark baseline: create and join one server at a time, as init.sh did",
-)
 @output_option
 def init(
     openrc: Path | None,
     os_cloud: str | None,
     cloud: str | None,
     spec_file: Path | None,
-    sequential: bool,
     output: str,
     **flags: Any,
 ) -> None:
@@ -79,8 +87,14 @@ def init(
     build_spec(file_values, flags, default_name="placeholder")  # validate before any I/O
     conn = _connect(openrc, os_cloud, cloud)
     spec = build_spec(file_values, flags, default_name=default_cluster_name(_project_name(conn)))
-    ctx = ClusterContext(conn, spec, cluster_dir(spec.name), reporter_for(output))
-    report = run_init(ctx, local_engine(), sequential=sequential)
+    ctx = ClusterContext(
+        conn,
+        spec,
+        state.cluster_dir(spec.name),
+        reporter_for(output),
+        auth=auth_choice(openrc, os_cloud, cloud),
+    )
+    report = run_init(ctx, local_engine())
 
     def text() -> None:
         click.echo(f"cluster {spec.name}: {'changed' if report.changed else 'no changes'}")
@@ -95,18 +109,22 @@ def init(
     emit(output, report.to_dict(), text)
 
 
+NAME_HELP = "cluster name [default: the current cluster, see `cloudhp clusters`]"
+
+
 @click.command()
 @cloud_options
-@click.option("--name", required=True, help="cluster name")
+@click.option("--name", help=NAME_HELP)
 @output_option
 def status(
-    openrc: Path | None, os_cloud: str | None, cloud: str | None, name: str, output: str
+    openrc: Path | None, os_cloud: str | None, cloud: str | None, name: str | None, output: str
 ) -> None:
     """Nodes (OpenStack and Swarm state, IPs), the ingress URL and the networks."""
     from cloudhp.flows.status import cluster_status
 
-    conn = _connect(openrc, os_cloud, cloud)
-    data = cluster_status(conn, name, cluster_dir(name))
+    files, conn = connect_cluster(name, openrc, os_cloud, cloud)
+    name = files.name
+    data = cluster_status(conn, files)
 
     def text() -> None:
         click.echo(f"cluster {name}: ingress {data['ingress_url'] or '-'}")
@@ -122,20 +140,20 @@ def status(
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.option("--name", required=True, help="cluster name")
+@click.option("--name", help=NAME_HELP)
 @click.argument("node")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def ssh(name: str, node: str, command: tuple[str, ...]) -> None:
+def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Open a shell on NODE (or run COMMAND there) with the cluster's key and pinned host key."""
     from cloudhp.flows.ssh import ssh_argv
 
-    argv = ssh_argv(cluster_dir(name), node, list(command))
+    argv = ssh_argv(state.cluster_files(state.resolve_name(name)), node, list(command))
     os.execvp(argv[0], argv)
 
 
 @click.command()
 @cloud_options
-@click.option("--name", required=True, help="cluster name")
+@click.option("--name", help=NAME_HELP)
 @click.option("--images", is_flag=True, help="also delete the cluster's golden image(s)")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @output_option
@@ -143,21 +161,20 @@ def teardown(
     openrc: Path | None,
     os_cloud: str | None,
     cloud: str | None,
-    name: str,
+    name: str | None,
     images: bool,
     yes: bool,
     output: str,
 ) -> None:
     """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify."""
     from cloudhp.flows.teardown import teardown as run_teardown
-    from cloudhp.naming import validate_cluster_name
 
-    validate_cluster_name(name)
+    name = state.resolve_name(name)
     if not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
-    conn = _connect(openrc, os_cloud, cloud)
+    _, conn = connect_cluster(name, openrc, os_cloud, cloud)
     report = run_teardown(conn, name, reporter_for(output), include_images=images)
     data = report.to_dict()
 
@@ -171,3 +188,48 @@ def teardown(
         click.echo(f"verified: nothing tagged cloudhp-cluster={name} remains")
 
     emit(output, data, text)
+
+
+@click.command()
+@cloud_options
+@output_option
+def clusters(openrc: Path | None, os_cloud: str | None, cloud: str | None, output: str) -> None:
+    """The clusters this machine knows (the current one marked); with credentials, also
+    the ones the cloud's tags show."""
+    from cloudhp.steps.inventory import clusters_in_cloud
+
+    current = state.current()
+    known = state.known_clusters()
+    in_cloud: list[str] | None = None
+    if openrc or os_cloud or cloud:
+        in_cloud = clusters_in_cloud(_connect(openrc, os_cloud, cloud))
+    names = sorted(set(known) | set(in_cloud or []))
+    rows = [
+        {
+            "name": n,
+            "current": n == current,
+            "on_this_machine": n in known,
+            "in_cloud": None if in_cloud is None else n in in_cloud,
+        }
+        for n in names
+    ]
+
+    def text() -> None:
+        if not rows:
+            click.echo("no clusters known: `cloudhp init` creates one")
+        for row in rows:
+            where = (
+                "" if row["in_cloud"] is None else (" (cloud)" if row["in_cloud"] else " (gone)")
+            )
+            click.echo(f"{'*' if row['current'] else ' '} {row['name']}{where}")
+
+    emit(output, {"current": current, "clusters": rows}, text)
+
+
+@click.command()
+@click.argument("name")
+@output_option
+def use(name: str, output: str) -> None:
+    """Make NAME the current cluster, the default of every later command."""
+    state.use(name)
+    emit(output, {"current": name}, lambda: click.echo(f"current cluster: {name}"))

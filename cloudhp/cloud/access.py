@@ -37,6 +37,18 @@ def open_cloud(
     return conn
 
 
+def auth_choice(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> dict[str, str]:
+    """How this run authenticates, to do it again later: never a secret, only where to
+    find one (an openrc path, a clouds.yaml entry, the local cloud, or OS_* variables)."""
+    if cloud:
+        return {"cloud": cloud}
+    if os_cloud:
+        return {"os_cloud": os_cloud}
+    if openrc:
+        return {"openrc": str(openrc.resolve())}
+    return {"environment": "OS_*"}
+
+
 def start_localcloud() -> str:
     """Start (or find) the local cloud and return the clouds.yaml entry that reaches it."""
     return str(local.control().ensure_running())

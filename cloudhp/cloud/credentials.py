@@ -179,7 +179,8 @@ def read_secret(prompt: str, stream: TextIO | None = None) -> str:
     if not value:
         raise UsageError(
             "no password given",
-            hint="type it at the prompt, pipe it on stdin, or set OS_PASSWORD",
+            hint="type it at a terminal, pipe it on stdin, or set OS_PASSWORD; unattended, "
+            "use a clouds.yaml entry with an application credential (--os-cloud NAME)",
         )
     return value
 

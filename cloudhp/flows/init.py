@@ -7,18 +7,17 @@ one, and `--workers 5` on a 3-worker cluster adds two.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import docker
 
 from cloudhp.context import ClusterContext
 from cloudhp.images import ensure_images
-from cloudhp.keys import write_private
 from cloudhp.naming import resource_name
 from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
+from cloudhp.state import set_current
 from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
@@ -69,12 +68,14 @@ def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
             known.pin(node.private_ip, 22, keys)
 
 
-def run_init(
-    ctx: ClusterContext, engine: docker.DockerClient, sequential: bool = False
-) -> InitReport:
+def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     r = ctx.reporter
     spec = ctx.spec
     report = InitReport(spec.name)
+    # Remembered before anything is created, so that every later command (status, ssh,
+    # teardown) defaults to this cluster even when this run fails half-way.
+    ctx.files.update_record(auth=ctx.auth, ssh_user=spec.ssh_user)
+    set_current(spec.name)
     with r.phase("images") as ph:
         images = ensure_images(engine, CLUSTER_IMAGES, r)
         ph.changed = any(i.built for i in images)
@@ -90,14 +91,7 @@ def run_init(
         ph.changed = built.built
         report.golden_image = built.name
     groups = {k: resource_name(spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
-    if sequential:
-        # The old init.sh's way, kept as a benchmark baseline: one server at a time,
-        # each created, waited for, reached and joined before the next.
-        for workers in range(spec.workers + 1):
-            step = replace(ctx, spec=replace(spec, workers=workers))
-            nodes, runners = _nodes_and_swarm(step, built.image_id, key_name, groups)
-    else:
-        nodes, runners = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
+    nodes, runners = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
     first = next(n for n in nodes if n.role == "manager")
     lead = runners[first.name]
@@ -128,6 +122,7 @@ def _nodes_and_swarm(
     r = ctx.reporter
     with r.phase("servers") as ph:
         nodes, ph.changed = ensure_servers(ctx, image_id, key_name, groups)
+    ctx.files.update_record(nodes=[n.to_dict() for n in nodes])
     runners = runners_for(ctx, nodes)
     with r.phase("ssh"):
         known = KnownHosts(ctx.known_hosts_path)
@@ -160,5 +155,4 @@ def _nodes_and_swarm(
 
 def save_cluster_record(ctx: ClusterContext, report: InitReport) -> None:
     """What `status` and `ssh` need offline: nodes, addresses, the SSH user. No secrets."""
-    record = report.to_dict() | {"ssh_user": ctx.spec.ssh_user}
-    write_private(ctx.workdir / "cluster.json", json.dumps(record, indent=2).encode())
+    ctx.files.update_record(**report.to_dict())

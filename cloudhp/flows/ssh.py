@@ -6,20 +6,17 @@ cluster's key and known_hosts with StrictHostKeyChecking, so a changed host key 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from cloudhp.errors import NotFoundError
+from cloudhp.state import ClusterFiles
 
 
-def ssh_argv(workdir: Path, node: str, command: list[str]) -> list[str]:
-    record_path = workdir / "cluster.json"
-    if not record_path.exists():
+def ssh_argv(files: ClusterFiles, node: str, command: list[str]) -> list[str]:
+    record = files.read_record()
+    if not record.get("nodes"):
         raise NotFoundError(
-            f"no cluster record in {workdir}",
+            f"no nodes recorded for cluster {files.name} in {files.path}",
             hint="run `cloudhp init` for this cluster from this machine first",
         )
-    record = json.loads(record_path.read_text())
     nodes = {n["name"]: n for n in record["nodes"]}
     short = {n["name"].removeprefix(record["cluster"] + "-"): n for n in record["nodes"]}
     found = nodes.get(node) or short.get(node)
@@ -30,11 +27,11 @@ def ssh_argv(workdir: Path, node: str, command: list[str]) -> list[str]:
         )
     return [
         "ssh",
-        "-i", str(workdir / "id_ed25519"),
-        "-o", f"UserKnownHostsFile={workdir / 'known_hosts'}",
+        "-i", str(files.key_path),
+        "-o", f"UserKnownHostsFile={files.known_hosts_path}",
         "-o", "StrictHostKeyChecking=yes",
         "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes" if command else "BatchMode=no",
-        f"{record['ssh_user']}@{found['private_ip']}",
+        f"{record.get('ssh_user', 'debian')}@{found['private_ip']}",
         *command,
     ]  # fmt: skip

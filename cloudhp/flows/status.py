@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from openstack.connection import Connection
@@ -13,14 +11,15 @@ from cloudhp.naming import cluster_tag
 from cloudhp.remote.hostkeys import KnownHosts
 from cloudhp.remote.runner import docker_json_lines
 from cloudhp.remote.ssh import SSHRunner
+from cloudhp.state import ClusterFiles
 from cloudhp.steps.servers import floating_ip
 
 
-def cluster_status(conn: Connection, name: str, workdir: Path) -> dict[str, Any]:
+def cluster_status(conn: Connection, files: ClusterFiles) -> dict[str, Any]:
+    name = files.name
     tag = cluster_tag(name)
     servers = sorted(conn.compute.servers(details=True, tags=tag), key=lambda s: s.name)
-    record_path = workdir / "cluster.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record = files.read_record()
     fips = list(conn.network.ips(tags=tag))
     nodes: list[dict[str, Any]] = []
     for s in servers:
@@ -47,12 +46,12 @@ def cluster_status(conn: Connection, name: str, workdir: Path) -> dict[str, Any]
         "swarm_error": None,
     }
     managers = [n for n in nodes if n["role"] == "manager" and n["status"] == "ACTIVE"]
-    if managers and (workdir / "id_ed25519").exists():
+    if managers and files.key_path.exists():
         runner = SSHRunner(
             managers[0]["private_ip"],
             record.get("ssh_user", "debian"),
-            workdir / "id_ed25519",
-            KnownHosts(workdir / "known_hosts"),
+            files.key_path,
+            KnownHosts(files.known_hosts_path),
         )
         try:
             swarm_nodes = {

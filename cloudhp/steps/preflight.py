@@ -22,7 +22,7 @@ from cloudhp.cloud.calls import cloud_call
 from cloudhp.cloud.credentials import authenticate
 from cloudhp.context import ClusterContext, Resolved
 from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
-from cloudhp.naming import TAG_KEY
+from cloudhp.naming import is_cluster_volume
 from cloudhp.steps.quotas import Quota, compute_needs, quota_error, shortages
 
 T = TypeVar("T")
@@ -270,10 +270,6 @@ def _volume_quotas(conn: Any) -> dict[str, Quota]:
     }
 
 
-def _is_cluster_volume(volume: Any, cluster: str) -> bool:
-    return (volume.metadata or {}).get(TAG_KEY) == cluster
-
-
 # --------------------------------------------------------------------------- the step
 
 
@@ -336,7 +332,9 @@ def preflight(
         quotas["floating IPs"] = fip_quota
     if volumes_needed > 0 or volume_gb_needed > 0:
         with cloud_call("listing the cluster's volumes"):
-            ours = [v for v in conn.block_storage.volumes() if _is_cluster_volume(v, spec.name)]
+            ours = [
+                v for v in conn.block_storage.volumes() if is_cluster_volume(v.metadata, spec.name)
+            ]
         needs["volumes"] = max(0, volumes_needed - len(ours))
         needs["volume gigabytes"] = max(0, volume_gb_needed - sum(v.size or 0 for v in ours))
         quotas.update(_volume_quotas(conn))

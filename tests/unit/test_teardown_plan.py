@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cloudhp.errors import CloudhpError
-from cloudhp.flows.teardown import (
-    Found,
-    TeardownReport,
-    has_tag,
-    is_cluster_volume,
-    leftovers_error,
-    plan_teardown,
-)
+from cloudhp.flows.teardown import TeardownReport, leftovers_error
+from cloudhp.naming import is_cluster_volume
+from cloudhp.steps.inventory import Found, has_tag, plan_teardown
 
 
 def test_plan_follows_dependencies_then_names() -> None:

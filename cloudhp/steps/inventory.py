@@ -1,0 +1,177 @@
+"""What a cluster owns in the cloud, found by its marker alone (no local state).
+
+What marks a resource as the cluster's:
+
+- servers, floating IPs, ports, security groups, images, stacks: the tag
+  `cloudhp-cluster=<name>` (Nova, Neutron, Glance and Heat tags);
+- volumes: the metadata key `cloudhp-cluster` with the cluster's name (Cinder has no tags);
+- the keypair: its exact name `<name>-key` (Nova keypairs have neither).
+
+Every listing is filtered by the cloud AND checked again here (tag present, project is
+ours), because deleting on the word of a filter that a cloud might ignore, or that an
+admin token widens to all projects, could delete someone else's resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import openstack.exceptions as os_exc
+
+from cloudhp.cloud.calls import cloud_call
+from cloudhp.naming import cluster_tag, is_cluster_volume, parse_cluster_tag
+from cloudhp.steps.keypair import find_keypair, keypair_name
+
+KINDS = ("stack", "server", "floating IP", "volume", "port", "security group", "keypair", "image")
+"""Deletion order: each kind may hold on to the ones after it, never to those before."""
+
+GONE_IMAGE_STATUSES = frozenset({"deleted", "pending_delete"})
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource that carries the cluster's marker."""
+
+    kind: str
+    id: str
+    name: str
+    status: str = ""
+    attached_to: tuple[str, ...] = ()  # volumes: the servers they are attached to
+
+    def label(self) -> str:
+        return f"{self.kind} {self.name or '(unnamed)'} ({self.id})"
+
+
+def plan_teardown(found: Iterable[Found]) -> list[Found]:
+    """The order to delete in: by kind (KINDS), then by name, so runs are reproducible.
+
+    Raises:
+        ValueError: For a kind this module does not know how to delete.
+    """
+    items = list(found)
+    for item in items:
+        if item.kind not in KINDS:
+            raise ValueError(f"unknown resource kind {item.kind!r}")
+    return sorted(items, key=lambda f: (KINDS.index(f.kind), f.name, f.id))
+
+
+def has_tag(tags: Iterable[str] | None, tag: str) -> bool:
+    return tag in (tags or [])
+
+
+def _server_tags(conn: Any, server: Any) -> list[str]:
+    if server.tags is not None:
+        return list(server.tags)
+    return list(server.fetch_tags(conn.compute).tags or [])  # microversion < 2.26 views
+
+
+MISSING_SERVICE = (os_exc.ServiceDisabledException, os_exc.EndpointNotFound)
+"""What openstacksdk raises for a service the catalog lacks (a cloud without Cinder)."""
+
+
+def _if_service(find: Callable[[], list[Found]]) -> list[Found]:
+    """A kind whose service the cloud does not have cannot have left anything behind."""
+    try:
+        return find()
+    except MISSING_SERVICE:
+        return []
+
+
+def _stack_tags(stack: Any) -> list[str]:
+    tags = stack.tags or []
+    return tags.split(",") if isinstance(tags, str) else list(tags)
+
+
+def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False) -> list[Found]:
+    """Everything that carries the cluster's marker in the current project, in plan order."""
+    tag = cluster_tag(cluster)
+    project_id = conn.current_project_id
+    net = conn.network
+
+    def servers() -> list[Found]:
+        return [
+            Found("server", s.id, s.name, s.status or "")
+            for s in conn.compute.servers(details=True, tags=tag)
+            if has_tag(_server_tags(conn, s), tag)
+        ]
+
+    def floating_ips() -> list[Found]:
+        return [
+            Found("floating IP", f.id, f.floating_ip_address or "", f.status or "")
+            for f in net.ips(tags=tag, project_id=project_id)
+            if has_tag(f.tags, tag) and f.project_id == project_id
+        ]
+
+    def volumes() -> list[Found]:
+        # Cinder filters metadata inconsistently across releases: list, then check here.
+        return [
+            Found(
+                "volume",
+                v.id,
+                v.name or "",
+                v.status or "",
+                tuple(a.get("server_id", "") for a in v.attachments or []),
+            )
+            for v in conn.block_storage.volumes(details=True)
+            if is_cluster_volume(v.metadata, cluster)
+        ]
+
+    def ports() -> list[Found]:
+        return [
+            Found("port", p.id, p.name or "", p.status or "")
+            for p in net.ports(tags=tag, project_id=project_id)
+            if has_tag(p.tags, tag) and p.project_id == project_id
+        ]
+
+    def security_groups() -> list[Found]:
+        return [
+            Found("security group", g.id, g.name)
+            for g in net.security_groups(tags=tag, project_id=project_id)
+            if has_tag(g.tags, tag) and g.project_id == project_id
+        ]
+
+    def keypairs() -> list[Found]:
+        keypair = find_keypair(conn, keypair_name(cluster))
+        return [] if keypair is None else [Found("keypair", keypair.name, keypair.name)]
+
+    def images() -> list[Found]:
+        return [
+            Found("image", i.id, i.name or "", i.status or "")
+            for i in conn.image.images(tag=tag, owner=project_id)
+            if has_tag(i.tags, tag)
+            and i.owner == project_id
+            and i.status not in GONE_IMAGE_STATUSES
+        ]
+
+    def stacks() -> list[Found]:
+        # A golden-image builder stack left by an interrupted run owns a server.
+        return [
+            Found("stack", st.id, st.name or "", st.status or "")
+            for st in conn.orchestration.stacks()
+            if has_tag(_stack_tags(st), tag)
+        ]
+
+    finders = [stacks, servers, floating_ips, volumes, ports, security_groups, keypairs]
+    if include_images:
+        finders.append(images)
+    return plan_teardown(found for find in finders for found in _if_service(find))
+
+
+def find_resources(conn: Any, cluster: str, include_images: bool = False) -> list[Found]:
+    """`find_cluster_resources` with the cloud's errors mapped to a CloudhpError."""
+    with cloud_call("listing the cluster's resources"):
+        return find_cluster_resources(conn, cluster, include_images)
+
+
+def clusters_in_cloud(conn: Any) -> list[str]:
+    """Cluster names that the project's servers, networks' security groups and floating
+    IPs carry in their tags (what a bastion that lost its files can still find)."""
+    names: set[str] = set()
+    with cloud_call("listing the project's tagged resources"):
+        for server in conn.compute.servers(details=True):
+            names.update(n for n in map(parse_cluster_tag, server.tags or []) if n)
+        for group in conn.network.security_groups(project_id=conn.current_project_id):
+            names.update(n for n in map(parse_cluster_tag, group.tags or []) if n)
+    return sorted(names)
