@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from cloudhp.redact import redact
+
 
 class ExitStatus(IntEnum):
     OK = 0
@@ -19,6 +21,7 @@ class ExitStatus(IntEnum):
     ENVIRONMENT = 5
     REMOTE = 6
     TIMEOUT = 7
+    INTERNAL = 70  # a bug in cloudhp (EX_SOFTWARE); the traceback is saved
     INTERRUPTED = 130
 
 
@@ -28,9 +31,11 @@ class CloudhpError(Exception):
     exit_status: ExitStatus = ExitStatus.ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # Redacted here, once, so no error text anywhere carries a secret.
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else redact(hint)
 
     def to_dict(self) -> dict[str, str | int | None]:
         return {
@@ -73,9 +78,15 @@ class RemoteCommandError(CloudhpError):
             hint="run it by hand with `cloudhp ssh` to see more",
         )
         self.host = host
-        self.command = command
+        self.command = redact(command)
         self.exited = exited
-        self.output = output
+        self.output = redact(output)
+
+
+class RemoteUnreachable(CloudhpError):
+    """A node did not answer over SSH, or refused the cluster's key."""
+
+    exit_status = ExitStatus.REMOTE
 
 
 class HostKeyMismatch(CloudhpError):

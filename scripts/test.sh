@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
-ruff check cloudhp tests benchmarks
-ruff format --check cloudhp tests benchmarks
+ruff check cloudhp cloudhp_localcloud tests benchmarks
+ruff format --check cloudhp cloudhp_localcloud tests benchmarks
 mypy
+lint-imports
 cloudhp images build
 python -m pytest -q -p no:cacheprovider tests

@@ -2,50 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
 from cloudhp import __version__
-from cloudhp.errors import CloudhpError, ExitStatus
+from cloudhp.cli.errors import render
+from cloudhp.errors import ExitStatus
 
 
 class CloudhpGroup(click.Group):
-    """Turns every CloudhpError into a message and its exit status, in one place."""
+    """Every failure leaves through `cloudhp.cli.errors.render`, in one place."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except CloudhpError as exc:
-            render_error(ctx, exc)
-            ctx.exit(int(exc.exit_status))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(int(ExitStatus.INTERRUPTED))
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            ctx.exit(render(ctx, exc, bool(ctx.meta.get("cloudhp.traceback"))))
 
 
-def _output_of(ctx: click.Context) -> str:
-    node: click.Context | None = ctx
-    while node is not None:
-        if "cloudhp.output" in node.meta:
-            return str(node.meta["cloudhp.output"])
-        node = node.parent
-    return "text"
-
-
-def render_error(ctx: click.Context, exc: CloudhpError) -> None:
-    if _output_of(ctx) == "json":
-        click.echo(json.dumps(exc.to_dict(), indent=2))
-        return
-    click.secho(f"error: {exc.message}", fg="red", err=True)
-    if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+def _remember_traceback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["cloudhp.traceback"] = value
+    return value
 
 
 @click.group(cls=CloudhpGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloudhp")
+@click.option(
+    "--traceback",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_traceback,
+    help="on an unexpected error, print the full traceback too",
+)
 def main() -> None:
     """Provision a Docker Swarm on OpenStack behind an HAProxy ingress, and tear it down."""
 

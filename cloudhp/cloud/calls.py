@@ -15,9 +15,29 @@ from typing import TypeVar
 
 import openstack.exceptions as os_exc
 
-from cloudhp.errors import CloudhpError, EnvironmentProblem, WaitTimeout
+from cloudhp.errors import (
+    CloudhpError,
+    ConflictError,
+    EnvironmentProblem,
+    NotFoundError,
+    WaitTimeout,
+)
 
 T = TypeVar("T")
+
+
+def from_sdk(exc: os_exc.SDKException, what: str) -> CloudhpError:
+    """The one mapping of openstacksdk failures to what the user is told."""
+    if isinstance(exc, os_exc.EndpointNotFound | os_exc.ServiceDisabledException):
+        return EnvironmentProblem(
+            f"{what}: the cloud's service catalog has no endpoint for this service",
+            hint="check the region (OS_REGION_NAME) and the interface (OS_INTERFACE)",
+        )
+    if isinstance(exc, os_exc.NotFoundException):
+        return NotFoundError(f"{what} failed: {exc}")
+    if isinstance(exc, os_exc.ConflictException):
+        return ConflictError(f"{what} failed: {exc}")
+    return CloudhpError(f"{what} failed: {exc}")
 
 
 @contextmanager
@@ -27,13 +47,8 @@ def cloud_call(what: str) -> Iterator[None]:
         yield
     except CloudhpError:
         raise
-    except (os_exc.EndpointNotFound, os_exc.ServiceDisabledException):
-        raise EnvironmentProblem(
-            f"{what}: the cloud's service catalog has no endpoint for this service",
-            hint="check the region (OS_REGION_NAME) and the interface (OS_INTERFACE)",
-        ) from None
     except os_exc.SDKException as exc:
-        raise CloudhpError(f"{what} failed: {exc}") from None
+        raise from_sdk(exc, what) from None
 
 
 def poll(

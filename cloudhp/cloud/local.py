@@ -28,4 +28,6 @@ def control() -> ModuleType:
             "the local cloud is not installed (its extra `local` brings Flask)",
             hint=INSTALL_HINT,
         )
-    return importlib.import_module("cloudhp_localcloud.control")
+    import cloudhp_localcloud.control
+
+    return cloudhp_localcloud.control

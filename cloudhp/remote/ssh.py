@@ -18,9 +18,28 @@ from fabric import Config, Connection
 from invoke.exceptions import UnexpectedExit
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from cloudhp.errors import HostKeyMismatch, RemoteCommandError, WaitTimeout
+from cloudhp.errors import (
+    CloudhpError,
+    HostKeyMismatch,
+    RemoteCommandError,
+    RemoteUnreachable,
+    WaitTimeout,
+)
 from cloudhp.remote.hostkeys import KnownHosts, host_entry
 from cloudhp.remote.runner import Result
+
+
+def from_ssh(exc: BaseException, host: str) -> CloudhpError:
+    """The one mapping of SSH and socket failures to what the user is told."""
+    if isinstance(exc, paramiko.AuthenticationException):
+        return RemoteUnreachable(
+            f"{host} refused the cluster's SSH key: {exc}",
+            hint="the node may not be the cluster's, or its cloud-init has not run yet",
+        )
+    return RemoteUnreachable(
+        f"cannot reach {host} over SSH: {type(exc).__name__}: {exc}",
+        hint="check that the node runs (`cloudhp status`) and that this machine reaches it",
+    )
 
 
 class SSHRunner:
