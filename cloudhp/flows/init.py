@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import docker
 
+from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
 from cloudhp.images import ensure_images
 from cloudhp.naming import resource_name
@@ -61,7 +62,8 @@ def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
     """Pin each node's host keys from its console log before the first SSH contact."""
     known = KnownHosts(ctx.known_hosts_path)
     for node in nodes:
-        console = ctx.conn.compute.get_server_console_output(node.server_id).get("output", "")
+        with cloud_call(f"reading the console of {node.name}"):
+            console = ctx.conn.compute.get_server_console_output(node.server_id)["output"]
         keys = console_host_keys(console)
         if keys and node.private_ip:
             known.forget(node.private_ip)
@@ -82,9 +84,9 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     with r.phase("preflight"):
         needs_builder = golden.find_golden(ctx, images, engine) is None
         ctx.resolved = preflight.preflight(ctx, extra_servers=1 if needs_builder else 0)
-    with r.phase("security groups") as ph:
+    with r.phase("security groups") as ph, cloud_call("ensuring the security groups"):
         _, ph.changed = secgroups.ensure_security_groups(ctx)
-    with r.phase("keypair") as ph:
+    with r.phase("keypair") as ph, cloud_call("ensuring the keypair"):
         key_name, ph.changed = ensure_cloud_keypair(ctx)
     with r.phase("golden image") as ph:
         built = golden.ensure_golden_image(ctx, images, engine)
@@ -104,7 +106,8 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
         proxy_net = spec.overlay_networks[0].name
         changed = ingress.ensure_ingress_service(lead, haproxy.tag, spec.name, proxy_net)
         ingress_node = next(n for n in nodes if n.ingress)
-        address, fip_changed = ingress.ensure_floating_ip(ctx, ingress_node)
+        with cloud_call("attaching the floating IP"):
+            address, fip_changed = ingress.ensure_floating_ip(ctx, ingress_node)
         ingress_node.floating_ip = address
         report.ingress_url = f"http://{address}/"
         ingress.wait_for_http(report.ingress_url + "healthz")

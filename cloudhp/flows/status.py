@@ -6,6 +6,7 @@ from typing import Any
 
 from openstack.connection import Connection
 
+from cloudhp.cloud.calls import cloud_call
 from cloudhp.errors import CloudhpError
 from cloudhp.naming import cluster_tag
 from cloudhp.remote.hostkeys import KnownHosts
@@ -18,9 +19,10 @@ from cloudhp.steps.servers import floating_ip
 def cluster_status(conn: Connection, files: ClusterFiles) -> dict[str, Any]:
     name = files.name
     tag = cluster_tag(name)
-    servers = sorted(conn.compute.servers(details=True, tags=tag), key=lambda s: s.name)
+    with cloud_call("listing the cluster's servers and floating IPs"):
+        servers = sorted(conn.compute.servers(details=True, tags=tag), key=lambda s: s.name)
+        fips = list(conn.network.ips(tags=tag))
     record = files.read_record()
-    fips = list(conn.network.ips(tags=tag))
     nodes: list[dict[str, Any]] = []
     for s in servers:
         fixed = [

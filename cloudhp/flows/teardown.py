@@ -16,9 +16,9 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 
-from cloudhp.cloud.calls import poll_until
 from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import cluster_tag
+from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
 from cloudhp.steps.inventory import KINDS, Found, find_resources, plan_teardown
 

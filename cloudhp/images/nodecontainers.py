@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 from dataclasses import dataclass, field
 
 import docker
@@ -21,6 +20,7 @@ import yaml
 from docker.models.containers import Container
 
 from cloudhp.errors import WaitTimeout
+from cloudhp.polling import poll
 
 SEED_DIR = "var/lib/cloud/seed/nocloud"
 OWNER_LABEL = "cloudhp.owner"
@@ -127,16 +127,24 @@ def node_ip(container: Container, network: str) -> str:
 
 def wait_for_boot(container: Container, timeout: float = 120.0) -> str:
     """Wait until node-init reports the boot complete; returns the console log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def booted() -> str | None:
         log = container.logs().decode(errors="replace")
         if "node-init: boot complete" in log:
             return log
         container.reload()
         if container.status not in ("created", "running"):
             raise WaitTimeout(f"node {container.name} stopped while booting:\n{log[-2000:]}")
-        time.sleep(0.3)
-    raise WaitTimeout(f"node {container.name} did not finish booting within {timeout:.0f}s")
+        return None
+
+    log = poll(
+        booted,
+        lambda log: log is not None,
+        timeout=timeout,
+        interval=0.3,
+        what=f"node {container.name} booting",
+    )
+    return log or ""
 
 
 def remove_node(client: docker.DockerClient, name: str) -> bool:

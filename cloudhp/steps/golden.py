@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import openstack.exceptions as os_exc
 from openstack.orchestration.util import template_format
 
-from cloudhp.cloud.calls import cloud_call, poll
+from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
 from cloudhp.errors import (
     CloudhpError,
@@ -40,6 +40,7 @@ from cloudhp.errors import (
     GoldenBuildFailed,
 )
 from cloudhp.naming import resource_name
+from cloudhp.polling import poll
 from cloudhp.steps.artifacts import serve_images
 from cloudhp.steps.golden_plan import (
     GOLDEN_TAG,

@@ -8,14 +8,15 @@ fault message.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from openstack.compute.v2.server import Server
 
+from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
-from cloudhp.errors import CloudhpError, WaitTimeout
+from cloudhp.errors import CloudhpError
 from cloudhp.naming import resource_name
+from cloudhp.polling import poll
 from cloudhp.remote.parallel import in_parallel
 
 CREATE_CONCURRENCY = 4
@@ -83,16 +84,17 @@ def _create(
 ) -> None:
     res = ctx.need_resolved()
     groups = [sgs["swarm"], sgs["ssh"]] + ([sgs["ingress"]] if node.ingress else [])
-    ctx.conn.compute.create_server(
-        name=node.name,
-        image_id=image_id,
-        flavor_id=res.flavor_id,
-        key_name=key_name,
-        networks=[{"uuid": res.network_id}],
-        security_groups=[{"name": g} for g in groups],
-        tags=[ctx.tag],
-        metadata={"cloudhp-cluster": ctx.spec.name, "cloudhp-role": node.role},
-    )
+    with cloud_call(f"creating server {node.name}"):
+        ctx.conn.compute.create_server(
+            name=node.name,
+            image_id=image_id,
+            flavor_id=res.flavor_id,
+            key_name=key_name,
+            networks=[{"uuid": res.network_id}],
+            security_groups=[{"name": g} for g in groups],
+            tags=[ctx.tag],
+            metadata={"cloudhp-cluster": ctx.spec.name, "cloudhp-role": node.role},
+        )
 
 
 def ensure_servers(
@@ -124,12 +126,12 @@ def ensure_servers(
             limit=CREATE_CONCURRENCY,
         )
     by_name = {n.name: n for n in wanted}
-    deadline = time.monotonic() + timeout
-    while True:
-        servers = cluster_servers(ctx)
-        states = {name: servers[name].status if name in servers else "MISSING" for name in by_name}
-        for name, state in states.items():
-            if state == "ERROR":
+
+    def look() -> dict[str, Server]:
+        with cloud_call("listing the cluster's servers"):
+            servers = cluster_servers(ctx)
+        for name in by_name:
+            if name in servers and servers[name].status == "ERROR":
                 if attempts.get(name, 0) >= 1:
                     fault = (servers[name].fault or {}).get("message", "no fault reported")
                     raise CloudhpError(
@@ -138,13 +140,20 @@ def ensure_servers(
                     )
                 _replace(ctx, servers[name], attempts)
                 _create(ctx, by_name[name], image_id, key_name, security_groups)
-        active = sum(1 for s in states.values() if s == "ACTIVE")
+        return servers
+
+    def all_active(servers: dict[str, Server]) -> bool:
+        active = sum(1 for name in by_name if name in servers and servers[name].status == "ACTIVE")
         ctx.reporter.step(f"{active}/{len(wanted)} servers ACTIVE")
-        if active == len(wanted):
-            break
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"servers not ACTIVE after {timeout:.0f}s: {states}")
-        time.sleep(POLL_SECONDS)
+        return active == len(wanted)
+
+    servers = poll(
+        look,
+        all_active,
+        timeout=timeout,
+        interval=POLL_SECONDS,
+        what=f"{len(wanted)} servers becoming ACTIVE",
+    )
     net = ctx.need_resolved().network_name
     nodes = [
         Node(
@@ -165,5 +174,6 @@ def ensure_servers(
 def _replace(ctx: ClusterContext, server: Server, attempts: dict[str, int]) -> None:
     ctx.reporter.step(f"server {server.name} is in ERROR; replacing it")
     attempts[server.name] = attempts.get(server.name, 0) + 1
-    ctx.conn.compute.delete_server(server)
-    ctx.conn.compute.wait_for_delete(server, wait=120)
+    with cloud_call(f"replacing server {server.name}"):
+        ctx.conn.compute.delete_server(server)
+        ctx.conn.compute.wait_for_delete(server, wait=120)
