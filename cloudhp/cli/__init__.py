@@ -46,6 +46,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from cloudhp.cli.apps import deploy, logs, rm, rollback, scale, service, services
     from cloudhp.cli.cluster import clusters, init, ssh, status, teardown, use
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
@@ -55,6 +56,8 @@ def _register() -> None:
     main.add_command(demo)
     main.add_command(localcloud)
     for command in (init, status, ssh, teardown, clusters, use):
+        main.add_command(command)
+    for command in (deploy, service, services, logs, scale, rollback, rm):
         main.add_command(command)
 
 

@@ -13,7 +13,7 @@ import docker
 
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
-from cloudhp.images import ensure_images
+from cloudhp.images import CLUSTER_IMAGES, ensure_images
 from cloudhp.naming import resource_name
 from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
 from cloudhp.remote.parallel import in_parallel
@@ -22,8 +22,6 @@ from cloudhp.state import set_current
 from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
-
-CLUSTER_IMAGES = ["sampleapp", "haproxy"]
 
 
 @dataclass
@@ -79,7 +77,7 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     ctx.files.update_record(auth=ctx.auth, ssh_user=spec.ssh_user)
     set_current(spec.name)
     with r.phase("images") as ph:
-        images = ensure_images(engine, CLUSTER_IMAGES, r)
+        images = ensure_images(engine, list(CLUSTER_IMAGES), r)
         ph.changed = any(i.built for i in images)
     with r.phase("preflight"):
         needs_builder = golden.find_golden(ctx, images, engine) is None

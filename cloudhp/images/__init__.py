@@ -7,6 +7,14 @@ build runs once and is reused until one of its inputs changes.
 """
 
 from cloudhp.images.build import BuiltImage, ensure_image, ensure_images
-from cloudhp.images.recipes import RECIPES, Recipe, recipe
+from cloudhp.images.recipes import CLUSTER_IMAGES, RECIPES, Recipe, recipe
 
-__all__ = ["RECIPES", "BuiltImage", "Recipe", "ensure_image", "ensure_images", "recipe"]
+__all__ = [
+    "CLUSTER_IMAGES",
+    "RECIPES",
+    "BuiltImage",
+    "Recipe",
+    "ensure_image",
+    "ensure_images",
+    "recipe",
+]

@@ -31,6 +31,8 @@ def ensure_image(client: docker.DockerClient, name: str, reporter: Reporter) -> 
     tag = rec.tag(base.id)
     try:
         image = client.images.get(tag)
+        if f"{rec.repository}:latest" not in image.tags:
+            image.tag(rec.repository, "latest")
         return BuiltImage(name, tag, image.id, built=False)
     except docker.errors.ImageNotFound:
         pass
@@ -55,6 +57,9 @@ def ensure_image(client: docker.DockerClient, name: str, reporter: Reporter) -> 
     except docker.errors.APIError as exc:
         raise EnvironmentProblem(f"building image {tag} failed: {exc.explanation}") from exc
     image = client.images.get(tag)
+    # `:latest` names the newest build for people (examples, `service create`); the
+    # cluster itself always uses the hash tag.
+    image.tag(rec.repository, "latest")
     return BuiltImage(name, tag, image.id, built=True)
 
 

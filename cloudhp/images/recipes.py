@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
+
+CLUSTER_IMAGES: tuple[str, ...] = ("sampleapp", "haproxy", "registry")
+"""Recipe images every node of a cluster holds (loaded into the golden image): the
+sample app, the ingress and the cluster registry, none of which can be pulled."""
 REPOSITORY = "cloudhp"
 
 

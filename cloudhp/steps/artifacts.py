@@ -25,16 +25,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from cloudhp.progress import Reporter
-
 if TYPE_CHECKING:
     import docker
 
     from cloudhp.context import ClusterContext
     from cloudhp.images import BuiltImage
-
-CLUSTER_IMAGES: tuple[str, ...] = ("sampleapp", "haproxy")
-"""Recipe images every cluster needs on its nodes, whatever else the caller adds."""
 
 CHUNK_SIZE = 1 << 20
 CONTENT_TYPE = "application/x-tar"
@@ -240,16 +235,6 @@ class ArtifactServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def cluster_images(
-    client: docker.DockerClient, reporter: Reporter, extra: Sequence[str] = ()
-) -> list[BuiltImage]:
-    """The recipe images a cluster's nodes need (CLUSTER_IMAGES plus `extra`), built if new."""
-    from cloudhp.images import ensure_images
-
-    names = list(dict.fromkeys([*CLUSTER_IMAGES, *extra]))
-    return ensure_images(client, names, reporter)
 
 
 @contextmanager

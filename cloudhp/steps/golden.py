@@ -166,7 +166,7 @@ def ensure_golden_image(
 
     Args:
         ctx: A context that went through preflight (image, flavor, network, bastion).
-        images: The Docker images the nodes need (see cloudhp.steps.artifacts.cluster_images).
+        images: The Docker images the nodes need (cloudhp.images.CLUSTER_IMAGES).
         docker_client: The local engine the images are streamed from.
         key_name: Keypair for the builder; None uses the cluster's keypair if it
             exists, "" none at all.

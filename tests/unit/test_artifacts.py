@@ -16,8 +16,9 @@ import pytest
 
 from cloudhp.context import ClusterContext, Resolved
 from cloudhp.errors import EnvironmentProblem
+from cloudhp.images import CLUSTER_IMAGES, RECIPES
 from cloudhp.progress import RecordingReporter
-from cloudhp.steps.artifacts import CLUSTER_IMAGES, ArtifactServer, serve_images
+from cloudhp.steps.artifacts import ArtifactServer, serve_images
 
 
 class FakeSource:
@@ -208,5 +209,6 @@ def test_serve_images_on_an_address_not_of_this_machine_is_an_environment_proble
         pass
 
 
-def test_cluster_images_always_include_sampleapp_and_haproxy() -> None:
-    assert CLUSTER_IMAGES == ("sampleapp", "haproxy")
+def test_cluster_images_are_the_app_the_ingress_and_the_registry_with_recipes() -> None:
+    assert CLUSTER_IMAGES == ("sampleapp", "haproxy", "registry")
+    assert set(CLUSTER_IMAGES) <= set(RECIPES)

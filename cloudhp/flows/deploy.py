@@ -1,0 +1,163 @@
+"""`cloudhp deploy` and `cloudhp service create|update`: the user's application on the
+cluster, at a public URL, and every later deploy a no-op or a rolling update.
+
+The flow: the cluster registry (made once), the images (built here, pushed there), the
+stack (deployed only when a service's rendered spec differs from the one running), the
+wait for every service to converge healthy (start-first updates roll back on their
+own when new tasks fail), the ingress routes (a pure function of what runs, applied
+without dropping a connection), and a check that every URL answers.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import docker
+
+from cloudhp.apps.model import Application
+from cloudhp.commands.haproxy import ingress_config
+from cloudhp.commands.stack import render_stack, service_spec_hashes
+from cloudhp.flows.nodes import ClusterNodes
+from cloudhp.images import ensure_images
+from cloudhp.images.transfer import load_into_node
+from cloudhp.polling import poll
+from cloudhp.progress import Reporter
+from cloudhp.steps import ingress, registry, services
+from cloudhp.steps.appimages import publish_images
+
+
+@dataclass
+class DeployReport:
+    cluster: str
+    project: str
+    services: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    phases: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(p["changed"] for p in self.phases)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "cluster": self.cluster,
+            "project": self.project,
+            "changed": self.changed,
+            "services": self.services,
+            "warnings": self.warnings,
+            "phases": self.phases,
+        }
+
+
+def ensure_cluster_registry(
+    nodes: ClusterNodes, engine: docker.DockerClient, reporter: Reporter
+) -> tuple[registry.RegistryInfo, bool]:
+    """The registry on the lead manager, trusted by every node."""
+    lead_node = nodes.lead
+    lead = nodes.runner(lead_node)
+    image = ensure_images(engine, ["registry"], reporter)[0]
+    changed = load_into_node(engine, lead, image.tag)
+    changed = registry.ensure_registry_files(nodes.files.path, lead_node.private_ip) or changed
+    address = f"{lead_node.private_ip}:5000"
+    runners = [nodes.runner(n) for n in nodes.nodes]
+    changed = registry.trust_on_nodes(runners, nodes.files.path, address) or changed
+    info, made = registry.ensure_registry(
+        lead, nodes.files.path, image.tag, lead_node.name, lead_node.private_ip
+    )
+    return info, changed or made
+
+
+def apply_cluster_routes(nodes: ClusterNodes) -> bool:
+    """Routes for every service cloudhp runs on the cluster, on every ingress node."""
+    lead = nodes.runner(nodes.lead)
+    routes = [r for r in (s.route() for s in services.running_services(lead)) if r is not None]
+    text = ingress_config(nodes.files.name, routes)
+    return ingress.apply_routes([nodes.runner(n) for n in nodes.ingress_nodes], text)
+
+
+def url_of(nodes: ClusterNodes, public_name: str) -> str:
+    return f"http://{nodes.ingress_address}/{public_name}"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status) < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500 and exc.code != 404
+    except OSError:
+        return False
+
+
+def wait_for_urls(urls: list[str], timeout: float = 120.0) -> None:
+    for url in urls:
+        poll_url = url + "/"
+        poll(lambda: _answers(poll_url), bool, timeout=timeout, interval=1.0, what=f"{url}")
+
+
+def deploy_application(
+    nodes: ClusterNodes,
+    app: Application,
+    engine: docker.DockerClient,
+    reporter: Reporter,
+    *,
+    prune: bool = True,
+    force: bool = False,
+) -> DeployReport:
+    """Deploys `app`; with `prune`, services of the project absent from it are removed.
+
+    `force` replaces the tasks even when nothing changed (`service update`).
+    """
+    report = DeployReport(nodes.files.name, app.project, warnings=list(app.warnings))
+    for warning in app.warnings:
+        reporter.step(f"warning: {warning}")
+    lead = nodes.runner(nodes.lead)
+    with reporter.phase("registry") as ph:
+        info, ph.changed = ensure_cluster_registry(nodes, engine, reporter)
+    with reporter.phase("images") as ph:
+        refs, ph.changed = publish_images(engine, lead, info, app, reporter)
+    wanted = service_spec_hashes(app, refs, nodes.ingress_network)
+    with reporter.phase("stack") as ph:
+        running = {s.swarm_name: s for s in services.running_services(lead, app.project)}
+        stale = {n for n, h in wanted.items() if n not in running or running[n].spec_hash != h}
+        extra = set(running) - set(wanted) if prune else set()
+        if stale or extra:
+            text = render_stack(app, refs, nodes.ingress_network)
+            services.deploy_stack(lead, app.project, text, prune=prune)
+            ph.changed = True
+        elif force:
+            for name in wanted:
+                lead.run(["docker", "service", "update", "--detach", "--force", name])
+            ph.changed = True
+        else:
+            reporter.step("every service already runs its current spec: no changes")
+    with reporter.phase("converge"):
+        services.wait_converged(lead, sorted(wanted))
+    with reporter.phase("routes") as ph:
+        ph.changed = apply_cluster_routes(nodes)
+    routed = [s for s in app.services if s.routed]
+    with reporter.phase("verify"):
+        wait_for_urls([url_of(nodes, s.public_name) for s in routed])
+    for service in app.services:
+        report.services.append(
+            {
+                "name": service.public_name,
+                "swarm_name": service.swarm_name,
+                "image": refs[service.name],
+                "changed": service.swarm_name in stale or force,
+                "url": url_of(nodes, service.public_name) + "/" if service.routed else None,
+            }
+        )
+    report.phases = reporter.summary()
+    return report
+
+
+def remove(nodes: ClusterNodes, swarm_names: list[str]) -> bool:
+    """Removes services and their routes; every other service keeps answering."""
+    if not swarm_names:
+        return False
+    services.remove_services(nodes.runner(nodes.lead), swarm_names)
+    apply_cluster_routes(nodes)
+    return True
