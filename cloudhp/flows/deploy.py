@@ -10,6 +10,7 @@ without dropping a connection), and a check that every URL answers.
 
 from __future__ import annotations
 
+import functools
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from cloudhp.commands.stack import render_stack, service_spec_hashes
 from cloudhp.flows.nodes import ClusterNodes
 from cloudhp.images import ensure_images
 from cloudhp.images.transfer import load_into_node
-from cloudhp.polling import poll
+from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
 from cloudhp.steps import ingress, registry, services
 from cloudhp.steps.appimages import publish_images
@@ -93,8 +94,7 @@ def _answers(url: str) -> bool:
 
 def wait_for_urls(urls: list[str], timeout: float = 120.0) -> None:
     for url in urls:
-        poll_url = url + "/"
-        poll(lambda: _answers(poll_url), bool, timeout=timeout, interval=1.0, what=f"{url}")
+        poll_until(functools.partial(_answers, url + "/"), timeout=timeout, interval=1.0, what=url)
 
 
 def deploy_application(
