@@ -391,6 +391,14 @@ def resolve_auth(
 # --------------------------------------------------------------------------- connect
 
 
+REQUEST_POLICY = {
+    "api_timeout": 60,  # seconds per request: a hung endpoint fails the step, naming it
+    "connect_retries": 3,  # dropped or refused connections, with keystoneauth's backoff
+    "status_code_retries": 3,  # 503 answers (keystoneauth's retriable default)
+}
+"""Every cloud request's timeout and retries, in one place."""
+
+
 def connect(auth: AuthSpec) -> openstack.connection.Connection:
     """Builds the Connection; nothing goes over the network until it is used.
 
@@ -406,7 +414,7 @@ def connect(auth: AuthSpec) -> openstack.connection.Connection:
             load_envvars=False,
             app_name="cloudhp",
             app_version=__version__,
-        ).get_one(**auth.connect_kwargs())
+        ).get_one(**auth.connect_kwargs(), **REQUEST_POLICY)
     except ks_exc.MissingRequiredOptions as exc:
         missing = ", ".join(opt.dest for opt in exc.options)
         raise UsageError(f"{auth.source} lacks {missing}") from None

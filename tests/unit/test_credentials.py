@@ -418,3 +418,24 @@ def test_unreachable_auth_url() -> None:
     assert err.value.message == f"cannot reach the identity service at {url}: Connection refused"
     assert "OS_AUTH_URL" in str(err.value.hint)
     assert PASSWORD not in str(err.value)
+
+
+def test_every_connection_has_a_timeout_and_retries() -> None:
+    from cloudhp.cloud.credentials import AuthSpec, Secret, connect
+
+    auth = AuthSpec(
+        auth_type="password",
+        auth={
+            "auth_url": "http://127.0.0.1:9/identity",
+            "username": "u",
+            "password": Secret("p"),
+            "project_name": "p",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        source="test",
+    )
+    config = connect(auth).config
+    assert config.config["api_timeout"] == 60
+    assert config.get_connect_retries("compute") == 3
+    assert config.get_status_code_retries("compute") == 3
