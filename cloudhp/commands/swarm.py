@@ -42,3 +42,9 @@ def overlay_command(name: str, encrypted: bool) -> list[str]:
     if encrypted:
         args += ["--opt", "encrypted"]
     return [*args, name]
+
+
+def rotate_token_command(role: str) -> list[str]:
+    if role not in ("worker", "manager"):
+        raise ValueError(f"no join token for role {role!r}")
+    return ["docker", "swarm", "join-token", "--rotate", "-q", role]

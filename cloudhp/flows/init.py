@@ -144,7 +144,10 @@ def _nodes_and_swarm(
                     runners[node.name], token, lead_ip, node.private_ip or ""
                 )
 
-            changed = any(in_parallel(join, group)) or changed
+            joined = any(in_parallel(join, group))
+            if joined:  # a token that has been used (and sent over SSH) is retired
+                swarm.rotate_join_token(lead, "manager" if group is not workers else "worker")
+            changed = joined or changed
         labels = {
             n.name: {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
             for n in nodes

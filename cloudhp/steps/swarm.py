@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cloudhp.commands.swarm import init_command, join_command, label_command, overlay_command
+from cloudhp.commands.swarm import (
+    init_command,
+    join_command,
+    label_command,
+    overlay_command,
+    rotate_token_command,
+)
 from cloudhp.errors import CloudhpError
 from cloudhp.remote.runner import Runner, docker_json, docker_json_lines
 
@@ -68,6 +74,11 @@ def join_tokens(runner: Runner) -> JoinTokens:
     worker = runner.run(["docker", "swarm", "join-token", "-q", "worker"]).stdout.strip()
     manager = runner.run(["docker", "swarm", "join-token", "-q", "manager"]).stdout.strip()
     return JoinTokens(worker, manager)
+
+
+def rotate_join_token(runner: Runner, role: str) -> None:
+    """New joins need the new token; one that leaked from a finished join is useless."""
+    runner.run(rotate_token_command(role))
 
 
 def ensure_joined(runner: Runner, token: str, manager_addr: str, advertise_addr: str) -> bool:

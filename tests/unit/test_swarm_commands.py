@@ -1,4 +1,12 @@
-from cloudhp.commands.swarm import DEFAULT_ADDR_POOL, init_command, join_command, label_command
+import pytest
+
+from cloudhp.commands.swarm import (
+    DEFAULT_ADDR_POOL,
+    init_command,
+    join_command,
+    label_command,
+    rotate_token_command,
+)
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.steps.swarm import JoinTokens
 
@@ -51,3 +59,11 @@ def test_label_command_adds_every_label_in_order():
         "--label-add", "cloudhp.role=worker",
         "n1",
     ]  # fmt: skip
+
+
+def test_rotate_token_command():
+    assert rotate_token_command("worker") == [
+        "docker", "swarm", "join-token", "--rotate", "-q", "worker",
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        rotate_token_command("admin")
