@@ -1,0 +1,1 @@
+"""The user's application: compose files and service definitions, as one model."""
