@@ -391,12 +391,12 @@ def resolve_auth(
 # --------------------------------------------------------------------------- connect
 
 
-REQUEST_POLICY = {
-    "api_timeout": 60,  # seconds per request: a hung endpoint fails the step, naming it
-    "connect_retries": 3,  # dropped or refused connections, with keystoneauth's backoff
-    "status_code_retries": 3,  # 503 answers (keystoneauth's retriable default)
-}
-"""Every cloud request's timeout and retries, in one place."""
+# Every cloud request's timeout and retries, in one place: a hung endpoint fails the
+# step naming it; dropped or refused connections and 503 answers (keystoneauth's
+# retriable default) are retried with keystoneauth's backoff.
+API_TIMEOUT = 60
+CONNECT_RETRIES = 3
+STATUS_CODE_RETRIES = 3
 
 
 def connect(auth: AuthSpec) -> openstack.connection.Connection:
@@ -414,7 +414,12 @@ def connect(auth: AuthSpec) -> openstack.connection.Connection:
             load_envvars=False,
             app_name="cloudhp",
             app_version=__version__,
-        ).get_one(**auth.connect_kwargs(), **REQUEST_POLICY)
+        ).get_one(
+            **auth.connect_kwargs(),
+            api_timeout=API_TIMEOUT,
+            connect_retries=CONNECT_RETRIES,
+            status_code_retries=STATUS_CODE_RETRIES,
+        )
     except ks_exc.MissingRequiredOptions as exc:
         missing = ", ".join(opt.dest for opt in exc.options)
         raise UsageError(f"{auth.source} lacks {missing}") from None

@@ -102,7 +102,13 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     with r.phase("ingress") as ph:
         haproxy = next(i for i in images if i.name == "haproxy")
         proxy_net = spec.overlay_networks[0].name
-        changed = ingress.ensure_ingress_service(lead, haproxy.tag, spec.name, proxy_net)
+        changed = ingress.ensure_ingress_service(
+            lead,
+            haproxy.tag,
+            spec.name,
+            proxy_net,
+            [runners[n.name] for n in nodes if n.ingress],
+        )
         ingress_node = next(n for n in nodes if n.ingress)
         with cloud_call("attaching the floating IP"):
             address, fip_changed = ingress.ensure_floating_ip(ctx, ingress_node)
