@@ -44,7 +44,8 @@ def public_name(project: str, name: str, at: At) -> str:
         detail = exc.message.replace("invalid cluster name", "invalid project name")
         hint = (exc.hint or "").replace("a cluster name", "a project name")
         raise at.error(
-            f"the public name {project}-{name!r} breaks the naming rule ({NAME_RULE}): {detail}",
+            f"the public name {project + '-' + name!r} breaks the naming rule "
+            f"({NAME_RULE}): {detail}",
             hint=hint or None,
         ) from None
 
