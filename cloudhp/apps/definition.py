@@ -145,7 +145,8 @@ def load_definition(
     if "environment" in given:
         items, where_env = given["environment"]
         pairs = isinstance(items, list) and all(isinstance(i, dict) for i in items)
-        parse = _file_environment if pairs or items is None else _flag_environment
+        from_file = where_env.path is not None or pairs or items is None
+        parse = _file_environment if from_file else _flag_environment
         environment = parse(where_env, items)
     environment = fields.merge_environment(environment, env_flags)
     return Service(

@@ -187,7 +187,7 @@ class At:
         place = "" if self.path is None else str(self.path)
         if self.line:
             place += f":{self.line}"
-        return f"{place}: {self.key}" if place else self.key
+        return ": ".join(part for part in (place, self.key) if part)
 
     def error(self, message: str, hint: str | None = None) -> UsageError:
         return UsageError(f"{self.where()}: {message}", hint=hint)
