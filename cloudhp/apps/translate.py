@@ -13,7 +13,7 @@ from typing import Any
 
 from cloudhp.apps import fields
 from cloudhp.apps.environment import env_files, pairs
-from cloudhp.apps.model import Build, Service, with_context_root
+from cloudhp.apps.model import Build, PublishedPort, Service, with_context_root
 from cloudhp.apps.ports import choose_route, parse_expose, parse_ports
 from cloudhp.apps.source import (
     At,
@@ -202,33 +202,12 @@ def _networks(at: At, value: Any, draft: Draft) -> None:
             draft.aliases.append(fields.alias(place, string(place, item)))
 
 
-def translate(project: str, name: str, at: At, spec: MarkedDict, base: Path) -> Draft:
-    """Translates one service's keys; errors name the file, line and key."""
-    check_keys(at, spec, SERVICE_KEYS)
-    fields.public_name(project, name, at)
-    for key, why in REFUSED.items():
-        if key in spec:
-            raise at.child(spec, key).error(f"{key} is not supported", hint=why)
-    draft = Draft(Service(project, name, None), at)
-    draft.ignored = [at.child(spec, key) for key in spec if key in IGNORED]
-    get = spec.get
-    image = fields.image(at.child(spec, "image"), spec["image"]) if "image" in spec else None
-    build = (
-        _build(at.child(spec, "build"), spec["build"], base, draft.ignored)
-        if "build" in spec
-        else None
-    )
-    if image is None and build is None:
-        raise at.error("a service needs an image or a build", hint="add image: or build:")
-    environment = (
-        env_files(at.child(spec, "env_file"), spec["env_file"], base) if "env_file" in spec else []
-    )
-    if "environment" in spec:
-        environment = fields.merge_environment(
-            environment, pairs(at.child(spec, "environment"), spec["environment"])
-        )
-    extra = mapping(at.child(spec, "x-cloudhp"), get("x-cloudhp"))
+def _routing(
+    at: At, spec: MarkedDict, draft: Draft
+) -> tuple[int | None, tuple[PublishedPort, ...], tuple[str, ...], str | None]:
+    """The routed port, host ports, host names and health path (expose, ports, x-cloudhp)."""
     x_at = at.child(spec, "x-cloudhp")
+    extra = mapping(x_at, spec.get("x-cloudhp"))
     check_keys(x_at, extra, XCLOUDHP_KEYS, what="x-cloudhp key")
     wanted = extra.get("port")
     if wanted is not None and wanted is not False:
@@ -238,50 +217,51 @@ def translate(project: str, name: str, at: At, spec: MarkedDict, base: Path) -> 
     port, published, advice = choose_route(at, expose, ports, wanted)
     draft.advice += [advice] if advice else []
     hosts = fields.hosts(x_at.child(extra, "hosts"), extra["hosts"]) if "hosts" in extra else ()
-    health = (
-        fields.health_path(x_at.child(extra, "health"), extra["health"])
-        if "health" in extra
-        else None
-    )
+    health = None
+    if "health" in extra:
+        health = fields.health_path(x_at.child(extra, "health"), extra["health"])
     if port is None and (hosts or health):
         raise x_at.error(
             "hosts and health need a routed port", hint="add expose: or x-cloudhp.port"
         )
+    return port, published, hosts, health
 
-    replicas, reservation, limit, deploy = _deploy(at.child(spec, "deploy"), get("deploy"), draft)
+
+def _resources(
+    at: At, spec: MarkedDict, draft: Draft
+) -> tuple[int, int | None, int | None, dict[str, Any]]:
+    """Replicas, memory reservation and limit, and what is left of `deploy` to pass on."""
+    replicas, reservation, limit, deploy = _deploy(
+        at.child(spec, "deploy"), spec.get("deploy"), draft
+    )
     scale = integer(at.child(spec, "scale"), spec["scale"], 0) if "scale" in spec else None
     replicas = _one_of(at.child(spec, "scale"), "scale", scale, replicas)
-    mem = {
-        k: fields.memory_mb(at.child(spec, k), spec[k])
-        for k in ("mem_limit", "mem_reservation")
-        if k in spec
-    }
-    limit = _one_of(at.child(spec, "mem_limit"), "mem_limit", mem.get("mem_limit"), limit)
-    reservation = _one_of(
-        at.child(spec, "mem_reservation"),
-        "mem_reservation",
-        mem.get("mem_reservation"),
-        reservation,
-    )
+    for key in ("mem_limit", "mem_reservation"):
+        if key in spec:
+            where = at.child(spec, key)
+            size = fields.memory_mb(where, spec[key])
+            if key == "mem_limit":
+                limit = _one_of(where, key, size, limit)
+            else:
+                reservation = _one_of(where, key, size, reservation)
     fields.check_memory(at, reservation, limit)
     if "cpus" in spec:
         limits = deploy.setdefault("resources", {}).setdefault("limits", {})
         limits.setdefault("cpus", scalar_text(at.child(spec, "cpus"), spec["cpus"]))
     if "restart" in spec and "restart_policy" not in deploy:
         deploy["restart_policy"] = _restart(at.child(spec, "restart"), spec["restart"])
+    return 1 if replicas is None else replicas, reservation, limit, deploy
 
-    passthrough: dict[str, Any] = {k: plain(v) for k, v in spec.items() if k in PASSTHROUGH}
-    if "volumes" in spec:
-        mounts, named = service_volumes(at.child(spec, "volumes"), spec["volumes"])
-        passthrough["volumes"] = mounts
-        draft.volumes = named
-    if deploy:
-        passthrough["deploy"] = deploy
-    for index, link in enumerate(sequence(at.child(spec, "links"), get("links", []))):
-        where = at.child(spec, "links").item(spec["links"], index)
+
+def _references(at: At, spec: MarkedDict, draft: Draft) -> None:
+    """Links, dependencies and networks, which the caller checks against the file."""
+    links_at = at.child(spec, "links")
+    links = sequence(links_at, spec.get("links", []))
+    for index, link in enumerate(links):
+        where = links_at.item(links, index)
         target, _, alias = string(where, link).partition(":")
         draft.links.append((target, fields.alias(where, alias) if alias else None, where))
-    depends = get("depends_on", [])
+    depends = spec.get("depends_on", [])
     where = at.child(spec, "depends_on")
     if isinstance(depends, dict):
         draft.depends = [(d, where.child(depends, d)) for d in depends]
@@ -292,14 +272,47 @@ def translate(project: str, name: str, at: At, spec: MarkedDict, base: Path) -> 
         ]
     if "networks" in spec:
         _networks(at.child(spec, "networks"), spec["networks"], draft)
-    if port is not None:
-        environment = list(with_context_root(tuple(environment), True, f"/{project}-{name}"))
+
+
+def translate(project: str, name: str, at: At, spec: MarkedDict, base: Path) -> Draft:
+    """Translates one service's keys; errors name the file, line and key."""
+    check_keys(at, spec, SERVICE_KEYS)
+    fields.public_name(project, name, at)
+    for key, why in REFUSED.items():
+        if key in spec:
+            raise at.child(spec, key).error(f"{key} is not supported", hint=why)
+    draft = Draft(Service(project, name, None), at)
+    draft.ignored = [at.child(spec, key) for key in spec if key in IGNORED]
+    image = fields.image(at.child(spec, "image"), spec["image"]) if "image" in spec else None
+    build = None
+    if "build" in spec:
+        build = _build(at.child(spec, "build"), spec["build"], base, draft.ignored)
+    if image is None and build is None:
+        raise at.error("a service needs an image or a build", hint="add image: or build:")
+    environment = []
+    if "env_file" in spec:
+        environment = env_files(at.child(spec, "env_file"), spec["env_file"], base)
+    if "environment" in spec:
+        given = pairs(at.child(spec, "environment"), spec["environment"])
+        environment = fields.merge_environment(environment, given)
+    port, published, hosts, health = _routing(at, spec, draft)
+    replicas, reservation, limit, deploy = _resources(at, spec, draft)
+    passthrough: dict[str, Any] = {k: plain(v) for k, v in spec.items() if k in PASSTHROUGH}
+    if "volumes" in spec:
+        passthrough["volumes"], draft.volumes = service_volumes(
+            at.child(spec, "volumes"), spec["volumes"]
+        )
+    if deploy:
+        passthrough["deploy"] = deploy
+    _references(at, spec, draft)
+    env = tuple(environment)
     draft.service = replace(
-        draft.service, image=image, build=build, environment=tuple(environment),
-        container_port=port, hosts=hosts, replicas=1 if replicas is None else replicas,
+        draft.service, image=image, build=build,
+        environment=with_context_root(env, port is not None, f"/{project}-{name}"),
+        container_port=port, hosts=hosts, replicas=replicas,
         memory_reservation_mb=reservation, memory_limit_mb=limit, health_path=health,
-        command=_words(at.child(spec, "command"), get("command")),
-        entrypoint=_words(at.child(spec, "entrypoint"), get("entrypoint")),
+        command=_words(at.child(spec, "command"), spec.get("command")),
+        entrypoint=_words(at.child(spec, "entrypoint"), spec.get("entrypoint")),
         published_ports=published, passthrough=tuple(sorted(passthrough.items())),
     )  # fmt: skip
     return draft
