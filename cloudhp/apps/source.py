@@ -47,24 +47,30 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core scalars and line marks."""
 
     def construct_marked_mapping(self, node: yaml.MappingNode) -> MarkedDict:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys written here may override merged ones
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value", key_node.start_mark
+                )
+            key = str(key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
         self.flatten_mapping(node)
         result = MarkedDict()
         result.line = node.start_mark.line + 1
         result.lines = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a plain value", key_node.start_mark
-                )
             # Keys are text, as docker compose reads them (`on:` is the key "on").
             key = str(key_node.value)
-            if key in result.lines:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first on line {result.lines[key]})",
-                    key_node.start_mark,
-                )
             result.lines[key] = key_node.start_mark.line + 1
             result[key] = self.construct_object(value_node, deep=True)
         return result

@@ -326,3 +326,19 @@ def test_yaml_1_2_scalars_as_docker_compose_reads_them(write):
         ("F", "1.5"),
     )  # fmt: skip
     assert web.published_ports == (PublishedPort(22, 22), PublishedPort(8080, 80))
+
+
+def test_merge_keys_let_a_service_override_what_it_merges(write):
+    path = write(
+        """
+        x-base: &base
+          image: nginx
+          environment: {A: "1"}
+        services:
+          web:
+            <<: *base
+            image: httpd
+        """
+    )
+    web = load_compose(path).services[0]
+    assert (web.image, web.environment) == ("httpd", (("A", "1"),))
