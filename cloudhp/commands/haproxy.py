@@ -29,6 +29,15 @@ CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
 HOST_DIR = "/etc/cloudhp/ingress"
 """Where the configuration lives on each ingress node; a directory (not a file) is
 mounted so that an atomic rename on the host is seen by the running container."""
+STATS_SOCKET = "/run/haproxy/admin.sock"
+"""The runtime API inside the container (never published); the reload uses it to save
+server states first."""
+SERVER_STATE_FILE = "/var/lib/haproxy/server-state"
+"""Where `show servers state` is saved before a reload, inside the container. A new
+worker otherwise starts with every templated server unresolved (`init-addr none`) and
+answers 503 until its first DNS round; with the saved state (`init-addr last`) it
+starts with the old worker's addresses and health (HAProxy's documented way to keep
+server state across reloads: `server-state-file`, `load-server-state-from-file`)."""
 STATS_PORT = 8404
 """Stats page and Prometheus metrics; not published, so only the overlay network
 (the cluster) reaches it."""
@@ -159,6 +168,8 @@ global
     log stdout format raw local0
     maxconn 4096
     hard-stop-after 60s
+    stats socket {STATS_SOCKET} mode 600 level admin
+    server-state-file {SERVER_STATE_FILE}
 resolvers swarm
     nameserver dns 127.0.0.11:53
     accepted_payload_size 8192
@@ -187,6 +198,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
+    load-server-state-from-file global
 frontend stats
     bind :{STATS_PORT}
     http-request use-service prometheus-exporter if {{ path /metrics }}
@@ -225,7 +237,7 @@ def _backend(r: Route) -> list[str]:
         f"    option httpchk GET {r.check_path}",
         "    http-check expect status 200-399",
         f"    server-template task {r.slots} {r.backend}:{r.port} check inter 1s fastinter 500ms"
-        " downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr none",
+        " downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr last,none",
     ]
 
 

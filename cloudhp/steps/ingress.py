@@ -13,6 +13,9 @@ atomically, and picked up by a master-worker reload (SIGUSR2): the HAProxy 2.6 m
 re-executes itself with `-x sockpair@<fd>`, so the new worker receives the listening
 sockets from the old one over the master's socketpair (no `expose-fd listeners` stats
 socket is needed), binds nothing anew, and the old worker finishes its connections.
+Before the signal the running worker's server state is saved (runtime API, `show
+servers state`) for the new one to start from, so that it does not answer 503 while
+its DNS resolution of the services' tasks is still pending.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from cloudhp.commands.haproxy import (
     CONFIG_DIR,
     CONFIG_FILE,
     HOST_DIR,
+    SERVER_STATE_FILE,
     SERVICE,
+    STATS_SOCKET,
     ingress_config,
     service_command,
 )
@@ -180,10 +185,30 @@ def _validate(runner: Runner, container: str) -> None:
         )
 
 
+def _save_server_state(runner: Runner, container: str) -> None:
+    """Save the running worker's server addresses and health where the next worker
+    loads them (`server-state-file`), so that it does not start with unresolved servers
+    and answer 503 until its first DNS round."""
+    script = (
+        f'echo "show servers state" | socat stdio unix-connect:{STATS_SOCKET}'
+        f" > {SERVER_STATE_FILE}.tmp && mv -f {SERVER_STATE_FILE}.tmp {SERVER_STATE_FILE}"
+    )
+    saved = runner.run(["docker", "exec", container, "sh", "-c", script], check=False)
+    if saved.exited != 0:
+        raise IngressReloadFailed(
+            f"could not save HAProxy's server state on {runner.host} before reloading: "
+            f"{(saved.stdout + saved.stderr).strip()}",
+            hint="nothing was reloaded; is the ingress running cloudhp's current haproxy "
+            "image? `cloudhp init` again replaces an older one",
+        )
+
+
 def _reload(
     runner: Runner, containers: Sequence[str], previous: str | None, timeout: float
 ) -> None:
     """Move the candidate into place and make each container's master reload it."""
+    for container in containers:
+        _save_server_state(runner, container)
     since = runner.run(["date", "-u", "+%Y-%m-%dT%H:%M:%S.%NZ"]).stdout.strip()
     runner.run(["sudo", "-n", "mv", "-f", f"{HOST_DIR}/{CANDIDATE}", HOST_PATH])
     for container in containers:

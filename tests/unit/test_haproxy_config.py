@@ -17,6 +17,8 @@ global
     log stdout format raw local0
     maxconn 4096
     hard-stop-after 60s
+    stats socket /run/haproxy/admin.sock mode 600 level admin
+    server-state-file /var/lib/haproxy/server-state
 resolvers swarm
     nameserver dns 127.0.0.11:53
     accepted_payload_size 8192
@@ -45,6 +47,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
+    load-server-state-from-file global
 frontend stats
     bind :8404
     http-request use-service prometheus-exporter if { path /metrics }
@@ -81,7 +84,7 @@ backend be_shop-api
     balance roundrobin
     option httpchk GET /shop-api/health
     http-check expect status 200-399
-    server-template task 10 tasks.shop_api:8000 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr none
+    server-template task 10 tasks.shop_api:8000 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr last,none
 """  # noqa: E501
 
 TWO_ROUTES = """\
@@ -98,12 +101,12 @@ backend be_shop-api
     balance roundrobin
     option httpchk GET /shop-api/health
     http-check expect status 200-399
-    server-template task 10 tasks.shop_api:8000 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr none
+    server-template task 10 tasks.shop_api:8000 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr last,none
 backend be_shop-web
     balance roundrobin
     option httpchk GET /shop-web
     http-check expect status 200-399
-    server-template task 10 tasks.shop_web:8080 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr none
+    server-template task 10 tasks.shop_web:8080 check inter 1s fastinter 500ms downinter 2s fall 2 rise 2 resolvers swarm resolve-prefer ipv4 init-addr last,none
 """  # noqa: E501
 
 
