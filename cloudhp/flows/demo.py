@@ -9,7 +9,6 @@ integration test's subject. Everything it creates carries one label and is remov
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -18,38 +17,31 @@ from pathlib import Path
 
 import docker
 
-from cloudhp.errors import WaitTimeout
+from cloudhp.commands.haproxy import SERVICE as INGRESS_SERVICE
+from cloudhp.commands.haproxy import Route, ingress_config
 from cloudhp.images import ensure_images, nodecontainers
 from cloudhp.images.transfer import load_into_node
 from cloudhp.keys import ensure_keypair
+from cloudhp.polling import poll
 from cloudhp.progress import Reporter
 from cloudhp.remote.hostkeys import KnownHosts
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
-from cloudhp.steps.swarm import ensure_joined, ensure_swarm, join_tokens, list_nodes
+from cloudhp.steps.ingress import apply_routes, ensure_ingress_service
+from cloudhp.steps.swarm import (
+    ensure_joined,
+    ensure_labels,
+    ensure_overlay,
+    ensure_swarm,
+    join_tokens,
+    list_nodes,
+)
 
 LABEL = "cloudhp.demo"
 SSH_USER = "debian"
 
-HAPROXY_CFG = """\
-global
-    log stdout format raw local0
-resolvers swarm
-    nameserver dns 127.0.0.11:53
-    hold valid 1s
-defaults
-    mode http
-    timeout connect 3s
-    timeout client 10s
-    timeout server 10s
-frontend http
-    bind :80
-    http-request return status 200 content-type text/plain string "ok\\n" if { path /healthz }
-    default_backend web
-backend web
-    balance roundrobin
-    server-template web 6 tasks.web:8080 check resolvers swarm init-addr none
-"""
+ROUTE = Route("demo-web", "tasks.web", 8080)
+"""The demo's one route, the same kind of route `cloudhp deploy` gives a service."""
 
 
 @dataclass
@@ -163,40 +155,40 @@ class SwarmDemo:
         return report
 
     def _deploy(self, manager: SSHRunner, ingress_host: str, app: str, haproxy: str) -> None:
-        manager.run(["docker", "network", "create", "--driver", "overlay", "--attachable", "apps"])
-        manager.run_with_input(
-            ["docker", "config", "create", "haproxy-demo", "-"], [HAPROXY_CFG.encode()]
-        )
+        """The sample app behind cloudhp's own ingress, with the very steps init uses."""
+        ensure_labels(manager, {ingress_host: {"cloudhp.ingress": "true"}})
+        ensure_overlay(manager, "apps")
         manager.run([
             "docker", "service", "create", "--detach", "--name", "web",
             "--replicas", str(self.node_count), "--replicas-max-per-node", "1",
             "--network", "apps", "--endpoint-mode", "dnsrr",
-            "--hostname", "{{.Node.Hostname}}", "--env", "CONTEXT_ROOT=/demo-web", app,
+            "--hostname", "{{.Node.Hostname}}",
+            "--env", "PORT=8080", "--env", f"CONTEXT_ROOT=/{ROUTE.name}", app,
         ])  # fmt: skip
-        manager.run([
-            "docker", "service", "create", "--detach", "--name", "ingress-haproxy",
-            "--network", "apps", "--endpoint-mode", "dnsrr",
-            "--constraint", f"node.hostname=={ingress_host}",
-            "--publish", "mode=host,target=80,published=80",
-            "--config", "source=haproxy-demo,target=/usr/local/etc/haproxy/haproxy.cfg",
-            haproxy,
-        ])  # fmt: skip
-        wait_converged(manager, {"web": self.node_count, "ingress-haproxy": 1})
+        ensure_ingress_service(manager, haproxy, "demo", "apps")
+        wait_converged(manager, {"web": self.node_count, INGRESS_SERVICE: 1})
+        apply_routes([manager], ingress_config("demo", [ROUTE]))
 
     def _sample(self, url: str, requests: int, timeout: float = 60.0) -> dict[str, int]:
         """Ask the ingress node repeatedly; count which node's task answered."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ask() -> dict[str, int]:
             answers: Counter[str] = Counter()
             try:
                 for _ in range(requests):
-                    with urllib.request.urlopen(url + "demo-web/", timeout=5) as resp:
+                    with urllib.request.urlopen(url + f"{ROUTE.name}/", timeout=5) as resp:
                         answers[json.load(resp)["hostname"]] += 1
             except OSError:
-                answers.clear()
-            if len(answers) == self.node_count or time.monotonic() > deadline:
-                return dict(answers)
-            time.sleep(1)
+                return {}
+            return dict(answers)
+
+        return poll(
+            ask,
+            lambda answers: len(answers) == self.node_count,
+            timeout=timeout,
+            interval=1.0,
+            what=f"answers from all {self.node_count} nodes",
+        )
 
     def down(self) -> int:
         for node in self.nodes:
@@ -205,17 +197,20 @@ class SwarmDemo:
 
 
 def wait_converged(manager: SSHRunner, wanted: dict[str, int], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    running: dict[str, int] = {}
-    while time.monotonic() < deadline:
+    """Until each service named runs at least its count of tasks."""
+
+    def running() -> dict[str, int]:
         out = manager.run(["docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"]).stdout
-        running = {}
-        for line in out.splitlines():
-            name, replicas = line.split()[:2]
-            running[name] = int(replicas.split("/")[0])
-        if all(running.get(n, 0) >= c for n, c in wanted.items()):
-            return
-        time.sleep(1)
-    raise WaitTimeout(
-        f"services did not converge within {timeout:.0f}s: want {wanted}, have {running}"
+        return {
+            line.split()[0]: int(line.split()[1].split("/")[0])
+            for line in out.splitlines()
+            if len(line.split()) >= 2
+        }
+
+    poll(
+        running,
+        lambda have: all(have.get(n, 0) >= c for n, c in wanted.items()),
+        timeout=timeout,
+        interval=1.0,
+        what=f"services {', '.join(wanted)} converging",
     )
