@@ -12,7 +12,7 @@ from cloudhp_localcloud.config import (
     DEFAULT_TOKEN_LIFETIME,
     LocalCloudConfig,
 )
-from cloudhp_localcloud.daemon import serve
+from cloudhp_localcloud.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,14 +1,15 @@
 """The localcloud WSGI app: every service on one port, under DevStack-style prefixes.
 
-To add a service, write its module (see catalog.py for what `SERVICE` holds) and add
-it to `SERVICES` below. `create_app` then, for each service:
+To add a service, write its sub-package (see catalog.py for what `SERVICE` holds) and
+list it in registry.py. `create_app` then, for each service, in registry order:
 
 - mounts its blueprint at `Service.prefix`;
 - runs `auth.require_token` before each of its views not marked `@auth.public`;
 - negotiates its microversion (`g.microversion`) and echoes the headers when
   `Service.microversion` is set;
 - renders `faults.Fault`, routing errors and crashes in its `fault_style`;
-- lists it in the catalog of every token.
+- lists it in the catalog of every token;
+- runs its `Service.startup(store, config)` once the app is built.
 
 Service code reaches shared state through `current_store()` (store.py),
 `current_config()` (config.py) and `flask.g` (auth.py).
@@ -21,41 +22,23 @@ import logging
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cloudhp_localcloud import (
-    auth,
-    compute,
-    dockerlabels,
-    faults,
-    identity,
-    image,
-    network,
-    volumes,
-)
-from cloudhp_localcloud import heat as orchestration
+from cloudhp_localcloud import auth, dockerlabels, faults, registry
 from cloudhp_localcloud.catalog import Service, microversion_headers, negotiate_microversion
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.store import Store
 
 log = logging.getLogger(__name__)
 
-# Only services that really work belong here: the catalog advertises each of them.
-SERVICES: list[Service] = [
-    identity.SERVICE,
-    network.SERVICE,
-    volumes.SERVICE,
-    compute.SERVICE,
-    image.SERVICE,
-    orchestration.SERVICE,
-]
-
 
 def create_app(config: LocalCloudConfig, services: list[Service] | None = None) -> Flask:
-    """A ready app over `config.data_dir` (created, seeded on first use)."""
-    services = list(SERVICES if services is None else services)
+    """A ready app over `config.data_dir` (created, seeded on first use).
+
+    `services` replaces registry.SERVICES (tests serve a few made-up ones).
+    """
+    services = list(registry.SERVICES if services is None else services)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     dockerlabels.bind(config.data_dir)
     store = Store(config.db_path)
-    identity.bootstrap(store, config)
 
     app = Flask("cloudhp_localcloud")
     app.config["LOCALCLOUD"] = config
@@ -102,6 +85,9 @@ def create_app(config: LocalCloudConfig, services: list[Service] | None = None) 
         response.headers.setdefault("X-Openstack-Request-Id", f"req-{_request_id()}")
         return response
 
+    for service in services:
+        if service.startup is not None:
+            service.startup(store, config)
     return app
 
 

@@ -1,14 +1,17 @@
-"""The service registry, the token catalog, and version discovery.
+"""What a service is, the token catalog, and version discovery.
 
-A service module (compute.py, image.py, ...) exposes one `SERVICE = Service(...)`:
+A service sub-package (compute/, image/, ...) exposes one `SERVICE = Service(...)`:
 
     bp = Blueprint("compute", __name__)     # routes relative to the prefix
     SERVICE = Service(
         name="nova", types=("compute",), prefix="/compute",
         endpoint="/compute/v2.1", blueprint=bp, fault_style=faults.NOVA,
+        startup=on_startup,                 # (store, config): seed, reconcile
+        reset=remove_containers,            # (config): what `localcloud reset` removes
     )
 
-and app.py's `SERVICES` list gets one line for it. `endpoint` is the path the catalog
+and registry.py lists it, once: in startup order (`SERVICES`) and, when it has a
+`reset`, in reset order (`RESET_ORDER`). `endpoint` is the path the catalog
 advertises; "{project_id}" in it is filled with the token's project (Cinder and Heat
 put the project in their URL). Every route of a registered blueprint requires a valid
 token unless decorated with `auth.public` (version documents are public).
@@ -28,13 +31,15 @@ gives the headers to echo on every response (app.py can add them for you with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from cloudhp_localcloud import faults
+from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.store import Store
 
 _NS = uuid.UUID("6f1c43a2-3a7e-4f59-9a0e-4b8c7a6f0c11")
 INTERFACES = ("public", "internal", "admin")
@@ -62,6 +67,11 @@ class Service:
     blueprint: Blueprint
     fault_style: str  # one of faults.STYLES
     microversion: Microversion | None = None
+    # Run by create_app once the app is built, in registry.SERVICES order.
+    startup: Callable[[Store, LocalCloudConfig], None] | None = None
+    # Run by `localcloud reset` after the daemon stopped, in registry.RESET_ORDER;
+    # it may still read the store (Store(config.db_path)); raising keeps the state.
+    reset: Callable[[LocalCloudConfig], None] | None = None
 
 
 def registered_services() -> tuple[Service, ...]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cloudhp_localcloud import daemon
+from cloudhp_localcloud import clients, daemon, server
 from cloudhp_localcloud.config import CLOUD_NAME, LocalCloudConfig, clouds_yaml_path
 
 __all__ = ["CLOUD_NAME", "down", "ensure_running", "openrc", "reset", "status", "up"]
@@ -41,7 +41,7 @@ def up(
     path = clouds_yaml_path()
 
     def announce(state: dict[str, Any]) -> dict[str, Any]:
-        names = daemon.install_clouds_yaml(config, path)
+        names = clients.install_clouds_yaml(config, path)
         return {**state, "clouds_yaml": str(path), "clouds": names, "cloud": CLOUD_NAME}
 
     if foreground:
@@ -50,7 +50,7 @@ def up(
             if on_ready is not None:
                 on_ready(announce(daemon.status(config)))
 
-        daemon.serve(config, on_ready=ready)
+        server.serve(config, on_ready=ready)
         return announce(daemon.status(config))
     return announce(daemon.start(config))
 
@@ -78,4 +78,4 @@ def data_dir_of(data_dir: Path | None = None) -> Path:
 
 
 def openrc(data_dir: Path | None = None, user: str = "demo") -> str:
-    return daemon.openrc(_config(data_dir), user)
+    return clients.openrc(_config(data_dir), user)

@@ -1,173 +1,56 @@
-"""Run localcloud: in the foreground, or as a detached daemon the CLI manages.
+"""Manage localcloud as a detached daemon: start, stop, status, reset.
 
-The server process (`serve`, i.e. `python -m cloudhp_localcloud`) owns its pid file
-and `localcloud.json` (where it listens) in the data dir, so whoever started it, the
-files are right; `start`, `stop`, `status` and `reset` only read them and signal.
+`start` spawns the server process (`python -m cloudhp_localcloud`, server.py), which
+owns its pid file and `localcloud.json` in the data dir; `start`, `stop`, `status` and
+`reset` only read them (runtime.py) and signal.
 
-`RESET_HOOKS` lets other parts of cloudhp clean up what lives outside the data dir
-(node containers, Docker networks and volumes, images) when the user runs
-`cloudhp localcloud reset`. A hook is `hook(config: LocalCloudConfig) -> None`; hooks
-run after the daemon stopped and before `state.db` is deleted, so they can still read
-the store (open `Store(config.db_path)`) to find what to remove. If a hook raises,
-the state is kept so that reset can be run again.
+`reset` removes what lives outside the data dir (server containers, loop devices,
+Docker networks and volumes, snapshot images) with each service's `reset`, in the
+order registry.py declares, after the daemon stopped and before `state.db` is
+deleted, so they can still read the store (`Store(config.db_path)`) to find what to
+remove. If one raises, the state is kept so that reset can be run again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
+from cloudhp.errors import CloudhpError, EnvironmentProblem, WaitTimeout
+from cloudhp_localcloud.clients import install_clouds_yaml
+from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.runtime import alive, read_pid, read_runtime, seeded
+from cloudhp_localcloud.server import make_servers, port_error
+from cloudhp_localcloud.store import Store
 
-from cloudhp.errors import (
-    CloudhpError,
-    ConflictError,
-    EnvironmentProblem,
-    NotFoundError,
-    WaitTimeout,
-)
-from cloudhp_localcloud.config import (
-    ADMIN_CLOUD_NAME,
-    CLOUD_NAME,
-    LocalCloudConfig,
-    merge_clouds_yaml,
-    read_clouds_yaml,
-)
-from cloudhp_localcloud.store import Store, utcnow
+# tests/integration/conftest.py, shared with the tool's integration tests, still
+# reaches these three through this module: make_servers (server.py),
+# install_clouds_yaml (clients.py), and RESET_HOOKS (registry.reset_hooks(), read
+# on access, in the declared order; nothing is registered here).
+__all__ = ["install_clouds_yaml", "make_servers", "reset", "start", "status", "stop"]
 
 log = logging.getLogger(__name__)
 
-RESET_HOOKS: list[Callable[[LocalCloudConfig], None]] = []
+
+def __getattr__(name: str) -> Any:
+    if name == "RESET_HOOKS":
+        return _reset_hooks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- the server process --------------------------------------------------------------
+def _reset_hooks() -> list[Callable[[LocalCloudConfig], None]]:
+    from cloudhp_localcloud import registry
 
-
-def serve(config: LocalCloudConfig, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until SIGTERM or Ctrl-C; the pid file exists exactly while we serve.
-
-    Raises:
-        ConflictError: another localcloud uses this data dir, or the port is taken.
-    """
-
-    running = read_pid(config)
-    if running is not None and running != os.getpid():
-        raise ConflictError(
-            f"localcloud is already running for {config.data_dir} (pid {running})",
-            hint="stop it with `cloudhp localcloud down`",
-        )
-    config, servers = make_servers(config)
-    server = servers[0]
-    for extra in servers[1:]:
-        threading.Thread(target=extra.serve_forever, name="localcloud-public", daemon=True).start()
-    _write_json(config.pid_path, os.getpid())
-    _write_json(
-        config.runtime_path,
-        {
-            "pid": os.getpid(),
-            "host": config.host,
-            "port": config.port,
-            "url": config.base_url,
-            "auth_url": config.auth_url,
-            "started_at": utcnow(),
-        },
-    )
-
-    def on_term(signum: int, frame: Any) -> None:
-        for each in servers:
-            threading.Thread(target=each.shutdown, daemon=True).start()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    log.info("localcloud serving on %s (data in %s)", config.base_url, config.data_dir)
-    try:
-        if on_ready is not None:
-            on_ready()
-        threading.Thread(target=_seed, args=(config,), name="seed", daemon=True).start()
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for each in servers:
-            each.server_close()
-        if read_pid(config) == os.getpid():
-            config.pid_path.unlink(missing_ok=True)
-        log.info("localcloud stopped")
-
-
-def _seed(config: LocalCloudConfig) -> None:
-    from cloudhp_localcloud.seed import seed_demo_project
-
-    try:
-        seed_demo_project(config)
-    except Exception:
-        log.exception("could not seed the demo project's network")
-    finally:
-        # `start` returns only after this, so the first client sees a complete cloud.
-        runtime = json.loads(config.runtime_path.read_text())
-        _write_json(config.runtime_path, {**runtime, "seeded": True})
-
-
-def _seeded(config: LocalCloudConfig) -> bool:
-    try:
-        return bool(json.loads(config.runtime_path.read_text()).get("seeded"))
-    except (OSError, ValueError):
-        return False
-
-
-def make_servers(config: LocalCloudConfig) -> tuple[LocalCloudConfig, list[Any]]:
-    """The app's HTTP servers: one on the configured address, one on the public gateway.
-
-    Servers are containers: they cannot reach the host's loopback, so the APIs also
-    listen on the host's address on localcloud's public Docker network (172.24.4.1),
-    which is what Heat signal URLs point at.
-    """
-    import dataclasses
-
-    import docker
-
-    from cloudhp_localcloud.app import create_app
-    from cloudhp_localcloud.network_backend import ensure_public_network
-
-    gateway = ensure_public_network(docker.from_env())
-    config = dataclasses.replace(config, service_address=gateway)
-    app = create_app(config)
-    hosts = [config.host] + ([gateway] if gateway != config.host else [])
-    servers = []
-    try:
-        for host in hosts:
-            servers.append(make_server(host, config.port, app, threaded=True))
-    except OSError as exc:
-        for each in servers:
-            each.server_close()
-        raise _port_error(config, exc) from None
-    return config, servers
-
-
-def _port_error(config: LocalCloudConfig, exc: OSError) -> CloudhpError:
-    if exc.errno == errno.EADDRINUSE:
-        return ConflictError(
-            f"port {config.port} on {config.host} is already in use",
-            hint="choose another with --port",
-        )
-    return EnvironmentProblem(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
-
-
-# --- managing the daemon -------------------------------------------------------------
+    return registry.reset_hooks()
 
 
 def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
@@ -218,7 +101,7 @@ def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
                 f"localcloud exited during start with code {code}:\n{_log_tail(config)}",
                 hint=f"the full log is {config.log_path}",
             )
-        if read_pid(config) == proc.pid and _seeded(config) and _answers(config.auth_url + "/v3"):
+        if read_pid(config) == proc.pid and seeded(config) and _answers(config.auth_url + "/v3"):
             return {**status(config), "changed": True}
         time.sleep(0.1)
     proc.terminate()
@@ -235,7 +118,7 @@ def _check_port_free(config: LocalCloudConfig) -> None:
         try:
             sock.bind((config.host, config.port))
         except OSError as exc:
-            raise _port_error(config, exc) from None
+            raise port_error(config, exc) from None
 
 
 def _answers(url: str) -> bool:
@@ -271,50 +154,15 @@ def stop(config: LocalCloudConfig, timeout: float = 10.0) -> dict[str, Any]:
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.05)
-    return not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    """Is `pid` a live process? A zombie (our exited child, not yet reaped) is not."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def read_pid(config: LocalCloudConfig) -> int | None:
-    """The pid of the live localcloud for this data dir, or None (stale files ignored)."""
-    try:
-        pid = int(json.loads(config.pid_path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    if not _alive(pid):
-        return None
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    # A recycled pid must never be signalled: check it is a localcloud process.
-    if cmdline.exists() and b"cloudhp" not in cmdline.read_bytes():
-        return None
-    return pid
+    return not alive(pid)
 
 
 def status(config: LocalCloudConfig) -> dict[str, Any]:
     pid = read_pid(config)
-    runtime: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        runtime = json.loads(config.runtime_path.read_text())
+    runtime = read_runtime(config)
     counts: dict[str, int] = {}
     if config.db_path.exists():
         store = Store(config.db_path)
@@ -334,15 +182,14 @@ def status(config: LocalCloudConfig) -> dict[str, Any]:
 
 
 def reset(config: LocalCloudConfig) -> dict[str, Any]:
-    """Stop, run RESET_HOOKS, then delete all state (passwords included).
+    """Stop, run every service's reset (registry.RESET_ORDER), then delete all state
+    (passwords included).
 
     Raises:
-        CloudhpError: a hook failed; the state is kept so reset can be retried.
+        CloudhpError: a service's reset failed; the state is kept so reset can be retried.
     """
-    import cloudhp_localcloud.app  # noqa: F401  (the services register their hooks on import)
-
     stopped = stop(config)
-    for hook in list(RESET_HOOKS):
+    for hook in _reset_hooks():
         try:
             hook(config)
         except Exception as exc:
@@ -367,70 +214,3 @@ def reset(config: LocalCloudConfig) -> dict[str, Any]:
         "removed": removed,
         "data_dir": str(config.data_dir),
     }
-
-
-# --- client configuration ------------------------------------------------------------
-
-
-def client_entries(config: LocalCloudConfig) -> dict[str, dict[str, Any]]:
-    """clouds.yaml entries (demo and admin) pointing at the URL the daemon serves on.
-
-    Raises:
-        NotFoundError: the credentials file is missing (never started, or deleted).
-    """
-    clouds = read_clouds_yaml(config.credentials_path).get("clouds") or {}
-    if CLOUD_NAME not in clouds:
-        raise NotFoundError(
-            f"no localcloud credentials in {config.credentials_path}",
-            hint="start it with `cloudhp localcloud up` (or `reset` then `up` to reseed)",
-        )
-    auth_url = status(config)["auth_url"]
-    for entry in clouds.values():
-        entry["auth"]["auth_url"] = auth_url
-    return {k: v for k, v in clouds.items() if k in (CLOUD_NAME, ADMIN_CLOUD_NAME)}
-
-
-def install_clouds_yaml(config: LocalCloudConfig, path: Path) -> list[str]:
-    """Merge our entries into the user's clouds.yaml (mode 0600); returns their names."""
-    entries = client_entries(config)
-    merge_clouds_yaml(path, entries)
-    return list(entries)
-
-
-def openrc(config: LocalCloudConfig, user: str = "demo") -> str:
-    """A Horizon-style openrc that asks for the password instead of containing it."""
-    project_id = ""
-    if config.db_path.exists():
-        store = Store(config.db_path)
-        try:
-            found = store.list("project", name=user)
-            project_id = found[0]["id"] if found else ""
-        finally:
-            store.close()
-    auth_url = status(config)["auth_url"]
-    return f"""#!/usr/bin/env bash
-# openrc for cloudhp localcloud, user {user}; source it: . ./{user}-openrc.sh
-export OS_AUTH_URL={auth_url}/v3
-export OS_PROJECT_ID={project_id}
-export OS_PROJECT_NAME="{user}"
-export OS_USER_DOMAIN_NAME="Default"
-if [ -z "$OS_USER_DOMAIN_NAME" ]; then unset OS_USER_DOMAIN_NAME; fi
-export OS_PROJECT_DOMAIN_ID="default"
-if [ -z "$OS_PROJECT_DOMAIN_ID" ]; then unset OS_PROJECT_DOMAIN_ID; fi
-unset OS_TENANT_ID
-unset OS_TENANT_NAME
-export OS_USERNAME="{user}"
-echo "Please enter your OpenStack Password for project $OS_PROJECT_NAME as user $OS_USERNAME: "
-read -sr OS_PASSWORD_INPUT
-export OS_PASSWORD=$OS_PASSWORD_INPUT
-export OS_REGION_NAME="{config.region}"
-if [ -z "$OS_REGION_NAME" ]; then unset OS_REGION_NAME; fi
-export OS_INTERFACE=public
-export OS_IDENTITY_API_VERSION=3
-"""
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)

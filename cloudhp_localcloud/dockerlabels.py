@@ -5,6 +5,9 @@ Every container, volume, image and network carries the instance label, a hash of
 data directory, so `reset` removes exactly what that instance made. The public bridge
 (lc-public) is shared by all instances and is left in place.
 One localcloud serves per process; `bind` is called when its app is created.
+
+A server's container name and labels are here too: compute makes the container, and
+network and volume reach into it (connect, mknod), so all three use these.
 """
 
 from __future__ import annotations
@@ -36,3 +39,12 @@ def labels(kind: str, **extra: str) -> dict[str, str]:
 
 def instance_filter(data_dir: Path) -> str:
     return f"{INSTANCE_LABEL}={instance_id(data_dir)}"
+
+
+def server_container(server_id: str) -> str:
+    """The container behind a Nova server: "lc-server-<server id>"."""
+    return f"lc-server-{server_id}"
+
+
+def server_labels(server_id: str) -> dict[str, str]:
+    return labels("server", server=server_id)

@@ -24,7 +24,7 @@ import paramiko
 import pytest
 from openstack.connection import Connection
 
-from cloudhp_localcloud import servers_backend
+from cloudhp_localcloud.compute import lifecycle, nodes
 
 pytestmark = pytest.mark.docker
 
@@ -118,7 +118,7 @@ def base_image(conn: Connection) -> object:
 def booted(conn: Connection, network: object, keypair: object, base_image: object,
            dclient: docker.DockerClient) -> Booted:  # fmt: skip
     """The module's server, with how long it took to become ACTIVE and SSH-ready."""
-    servers_backend.node_image()  # a first-ever run builds the image: not a boot cost
+    nodes.node_image()  # a first-ever run builds the image: not a boot cost
     start = time.monotonic()
     server = conn.compute.create_server(
         name="Compute Test_A",
@@ -366,7 +366,7 @@ def test_reconcile_after_restart(
         project_id=conn.current_project_id,
     )
     dclient.containers.get(f"lc-server-{server_id}").stop(timeout=10)
-    servers_backend.reconcile(store)
+    lifecycle.reconcile(store)
     assert store.get("server", server_id)["status"] == "SHUTOFF"
     gone = store.get("server", ghost["id"])
     assert gone["status"] == "ERROR" and "disappeared" in gone["fault"]["message"]

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from cloudhp.cli.localcloud import localcloud
 from cloudhp.errors import CloudhpError, ConflictError
-from cloudhp_localcloud import daemon
+from cloudhp_localcloud import daemon, registry
 from cloudhp_localcloud.config import LocalCloudConfig
 
 
@@ -55,9 +55,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     config = LocalCloudConfig(data_dir=cli.data_dir)
     daemon.stop(config)
     # The daemon seeded a network (a Docker bridge); remove this instance's objects.
-    import cloudhp_localcloud.app  # noqa: F401  (registers the real reset hooks)
-
-    for hook in daemon.RESET_HOOKS:
+    for hook in registry.reset_hooks():
         hook(config)
 
 
@@ -114,7 +112,7 @@ def test_down_stops_and_is_idempotent(cli: Cli) -> None:
 
 def test_reset_runs_hooks_and_deletes_state(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Path] = []
-    monkeypatch.setattr(daemon, "RESET_HOOKS", [lambda config: seen.append(config.db_path)])
+    monkeypatch.setattr(registry, "reset_hooks", lambda: [lambda c: seen.append(c.db_path)])
     result = cli("reset", "--yes")
     assert seen == [cli.data_dir / "state.db"]
     assert str(cli.data_dir / "state.db") in result["removed"]
@@ -129,7 +127,7 @@ def test_failed_reset_hook_keeps_state(tmp_path: Path, monkeypatch: pytest.Monke
     def broken(config: LocalCloudConfig) -> None:
         raise RuntimeError("docker is away")
 
-    monkeypatch.setattr(daemon, "RESET_HOOKS", [broken])
+    monkeypatch.setattr(registry, "reset_hooks", lambda: [broken])
     with pytest.raises(CloudhpError, match="docker is away"):
         daemon.reset(config)
     assert config.db_path.exists()

@@ -22,8 +22,13 @@ import pytest
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from cloudhp_localcloud import network
-from cloudhp_localcloud import network_backend as nb
+from cloudhp_localcloud import dockerlabels
+from cloudhp_localcloud.network.bridges import ensure_public_network
+from cloudhp_localcloud.network.servers import (
+    prepare_server_ports,
+    release_server_ports,
+    server_addresses,
+)
 
 if TYPE_CHECKING:
     from conftest import LocalCloud
@@ -90,7 +95,7 @@ def test_public_network_is_external_and_real(conn: Connection, engine: docker.Do
     assert subnet.cidr == "172.24.4.0/24" and subnet.gateway_ip == "172.24.4.1"
     attrs = _docker_net(engine, "lc-public")
     assert attrs is not None and attrs["Labels"]["cloudhp.localcloud"] == "network"
-    assert network.ensure_public_network(engine) == "172.24.4.1"  # idempotent
+    assert ensure_public_network(engine) == "172.24.4.1"  # idempotent
 
 
 def test_network_subnet_port_lifecycle(conn: Connection, engine: docker.DockerClient) -> None:
@@ -315,17 +320,15 @@ def test_server_ports_and_floating_ip_on_a_real_container(
     n, s = net
     store = localcloud.store()
     server_id = str(uuid.uuid4())
-    bindings = network.prepare_server_ports(
-        store, conn.current_project_id, server_id, [{"uuid": n.id}]
-    )
+    bindings = prepare_server_ports(store, conn.current_project_id, server_id, [{"uuid": n.id}])
     assert len(bindings) == 1 and bindings[0].docker_network == f"lc-net-{n.id}"
     port = conn.network.get_port(bindings[0].port_id)
     assert (port.device_id, port.device_owner, port.status) == (server_id, "compute:nova", "ACTIVE")
     with pytest.raises(Exception, match="could not be found"):
-        network.prepare_server_ports(store, conn.current_project_id, "x", [{"uuid": "nope"}])
+        prepare_server_ports(store, conn.current_project_id, "x", [{"uuid": "nope"}])
 
     image = ensure_image(engine, "node", RecordingReporter()).tag
-    name = nb.server_container(server_id)
+    name = dockerlabels.server_container(server_id)
     create_node(
         engine,
         NodeSpec(
@@ -333,7 +336,7 @@ def test_server_ports_and_floating_ip_on_a_real_container(
             image=image,
             network=bindings[0].docker_network,
             ip=bindings[0].ip,
-            labels=nb.server_labels(server_id),
+            labels=dockerlabels.server_labels(server_id),
         ),
     )
     public, router = _routed(conn, n, s)
@@ -343,7 +346,7 @@ def test_server_ports_and_floating_ip_on_a_real_container(
         nets = container.attrs["NetworkSettings"]["Networks"]
         assert nets["lc-public"]["IPAMConfig"]["IPv4Address"] == fip.floating_ip_address
         assert _wait_port(fip.floating_ip_address, 22).startswith(b"SSH-")
-        addresses = network.server_addresses(store, server_id)
+        addresses = server_addresses(store, server_id)
         assert [a["OS-EXT-IPS:type"] for a in addresses[n.name]] == ["fixed", "floating"]
         assert addresses[n.name][1]["addr"] == fip.floating_ip_address
 
@@ -351,13 +354,13 @@ def test_server_ports_and_floating_ip_on_a_real_container(
         container.reload()
         assert "lc-public" not in container.attrs["NetworkSettings"]["Networks"]
         conn.network.update_ip(fip, port_id=port.id)
-        network.release_server_ports(store, server_id)
+        release_server_ports(store, server_id)
         assert conn.network.find_port(port.id) is None
         assert conn.network.get_ip(fip.id).port_id is None
         conn.network.delete_ip(fip)
     finally:
         remove_node(engine, name)
-        network.release_server_ports(store, server_id)
+        release_server_ports(store, server_id)
         _drop_router(conn, router, s)
 
 
@@ -367,15 +370,11 @@ def test_prepare_server_ports_auto_and_existing_port(
     n, s = net
     store = localcloud.store()
     existing = conn.network.create_port(network_id=n.id)
-    bound = network.prepare_server_ports(
-        store, conn.current_project_id, "srv-1", [{"port": existing.id}]
-    )
+    bound = prepare_server_ports(store, conn.current_project_id, "srv-1", [{"port": existing.id}])
     assert bound[0].port_id == existing.id and bound[0].ip == existing.fixed_ips[0]["ip_address"]
     with pytest.raises(Exception, match="still in use"):
-        network.prepare_server_ports(
-            store, conn.current_project_id, "srv-2", [{"port": existing.id}]
-        )
-    network.release_server_ports(store, "srv-1")
+        prepare_server_ports(store, conn.current_project_id, "srv-2", [{"port": existing.id}])
+    release_server_ports(store, "srv-1")
     assert conn.network.get_port(existing.id).device_id == ""  # kept, unbound
     nets = [
         x
@@ -383,15 +382,15 @@ def test_prepare_server_ports_auto_and_existing_port(
         if x.subnet_ids and not x.is_router_external
     ]
     if len(nets) == 1:
-        auto = network.prepare_server_ports(store, conn.current_project_id, "srv-3", "auto")
+        auto = prepare_server_ports(store, conn.current_project_id, "srv-3", "auto")
         assert auto[0].docker_network == f"lc-net-{n.id}"
-        network.release_server_ports(store, "srv-3")
+        release_server_ports(store, "srv-3")
     ip = s.cidr.rsplit(".", 1)[0] + ".77"
-    fixed = network.prepare_server_ports(
+    fixed = prepare_server_ports(
         store, conn.current_project_id, "srv-4", [{"uuid": n.id, "fixed_ip": ip}]
     )
     assert fixed[0].ip == ip
-    network.release_server_ports(store, "srv-4")
+    release_server_ports(store, "srv-4")
     conn.network.delete_port(existing)
 
 

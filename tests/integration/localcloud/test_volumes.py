@@ -18,8 +18,8 @@ import pytest
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from cloudhp_localcloud import faults, volumes
-from cloudhp_localcloud import volumes_backend as vb
+from cloudhp_localcloud import faults
+from cloudhp_localcloud.volume import backend as vb
 
 if TYPE_CHECKING:
     from conftest import LocalCloud
@@ -171,7 +171,7 @@ def servers(engine: docker.DockerClient) -> Iterator[list[str]]:
     from cloudhp.images.build import ensure_image
     from cloudhp.images.nodecontainers import NodeSpec, create_node, remove_node
     from cloudhp.progress import RecordingReporter
-    from cloudhp_localcloud.network_backend import server_container, server_labels
+    from cloudhp_localcloud.dockerlabels import server_container, server_labels
 
     image = ensure_image(engine, "node", RecordingReporter()).tag
     net = f"lc-test-vol-{uuid.uuid4().hex[:6]}"
@@ -203,33 +203,33 @@ def test_attach_format_detach_move_and_read_back(
     store = localcloud.store()
     volume = _new(conn, name="moving")
     try:
-        device = volumes.attach_volume(store, volume.id, one, None)
+        device = vb.attach_volume(store, volume.id, one, None)
         assert device == "/dev/vdb"
         shown = conn.block_storage.get_volume(volume.id)
         assert shown.status == "in-use"
         assert [(a["server_id"], a["device"]) for a in shown.attachments] == [(one, device)]
         assert shown.attachments[0]["attachment_id"] and shown.attachments[0]["host_name"]
         with pytest.raises(faults.BadRequest, match="status must be available"):
-            volumes.attach_volume(store, volume.id, two, None)
+            vb.attach_volume(store, volume.id, two, None)
         with pytest.raises(faults.Conflict):
-            volumes.attach_volume(store, volume.id, one, None)
+            vb.attach_volume(store, volume.id, one, None)
         with pytest.raises(sdk_exc.BadRequestException):
             conn.block_storage.delete_volume(volume)
         _sh(engine, one, f"mkfs.ext4 -q {device} && mkdir -p /mnt/v && mount {device} /mnt/v"
                          " && echo kept-across-servers > /mnt/v/f && umount /mnt/v")  # fmt: skip
         loop = store.get("volume", volume.id)["lc_loop"]
 
-        volumes.detach_volume(store, volume.id, one)
+        vb.detach_volume(store, volume.id, one)
         assert conn.block_storage.get_volume(volume.id).status == "available"
         assert vb.loop_backing_file(loop) != str(Path(shown_path(localcloud, volume.id)))
         _sh(engine, one, f"test ! -e {device}")
         with pytest.raises(faults.NotFound):
-            volumes.detach_volume(store, volume.id, one)
+            vb.detach_volume(store, volume.id, one)
 
         other = _new(conn, name="first-on-two")
         try:
-            assert volumes.attach_volume(store, other.id, two, None) == "/dev/vdb"
-            device = volumes.attach_volume(store, volume.id, two, None)
+            assert vb.attach_volume(store, other.id, two, None) == "/dev/vdb"
+            device = vb.attach_volume(store, volume.id, two, None)
             assert device == "/dev/vdc"  # letters are unique per server
             read = f"mkdir -p /mnt/w && mount {device} /mnt/w && cat /mnt/w/f && umount /mnt/w"
             assert _sh(engine, two, read).strip() == "kept-across-servers"
@@ -238,9 +238,9 @@ def test_attach_format_detach_move_and_read_back(
             record = store.get("volume", volume.id)
             vb.remove_node(two, device)
             vb.loop_detach(record["lc_loop"])
-            assert volumes.reconcile(store) == 1
+            assert vb.reconcile(store) == 1
             assert _sh(engine, two, read).strip() == "kept-across-servers"
-            volumes.detach_volume(store, other.id, two)
+            vb.detach_volume(store, other.id, two)
         finally:
             conn.block_storage.delete_volume(other)
 
@@ -257,7 +257,7 @@ def test_attach_format_detach_move_and_read_back(
     finally:
         record = store.get("volume", volume.id)
         for attachment in (record or {}).get("attachments", []):
-            volumes.detach_volume(store, volume.id, attachment["server_id"])
+            vb.detach_volume(store, volume.id, attachment["server_id"])
         conn.block_storage.delete_volume(volume)
 
 
@@ -267,7 +267,7 @@ def shown_path(localcloud: LocalCloud, volume_id: str) -> Path:
 
 def test_attach_unknown_volume_is_404(localcloud: LocalCloud) -> None:
     with pytest.raises(faults.NotFound):
-        volumes.attach_volume(localcloud.store(), str(uuid.uuid4()), "server", None)
+        vb.attach_volume(localcloud.store(), str(uuid.uuid4()), "server", None)
 
 
 # --- end to end through Nova ---------------------------------------------------------

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from cloudhp_localcloud import faults
-from cloudhp_localcloud.compute_common import (
+from cloudhp_localcloud.compute.common import (
     check_server_quota,
     find_flavor,
     quota_key,
     seed_flavors,
 )
-from cloudhp_localcloud.compute_create import sanitize_hostname
-from cloudhp_localcloud.compute_misc import fingerprint
+from cloudhp_localcloud.compute.create import sanitize_hostname
+from cloudhp_localcloud.compute.misc import fingerprint
 from cloudhp_localcloud.store import Store
 
 

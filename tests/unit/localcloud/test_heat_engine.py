@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from cloudhp_localcloud.config import LocalCloudConfig
-from cloudhp_localcloud.heat import errors
-from cloudhp_localcloud.heat import resources as registry
-from cloudhp_localcloud.heat.engine import EVENT, RESOURCE, STACK, Engine, insert_resources
-from cloudhp_localcloud.heat.resources.base import Prop, Resource
-from cloudhp_localcloud.heat.template import Template
+from cloudhp_localcloud.orchestration import errors
+from cloudhp_localcloud.orchestration import resources as registry
+from cloudhp_localcloud.orchestration.engine import Engine
+from cloudhp_localcloud.orchestration.records import EVENT, RESOURCE, STACK, insert_resources
+from cloudhp_localcloud.orchestration.resources.base import Prop, Resource
+from cloudhp_localcloud.orchestration.template import Template
 from cloudhp_localcloud.store import Store, utcnow
 
 
@@ -206,9 +207,9 @@ def test_delete_cancels_a_create_in_progress(engine: Engine) -> None:
 
 
 def test_signal_url_uses_the_stack_signal_base(engine: Engine) -> None:
-    from cloudhp_localcloud.heat.engine import _Run
+    from cloudhp_localcloud.orchestration.run import Run
 
-    run = _Run(engine, "id-1", threading.Event())
+    run = Run(engine, "id-1", threading.Event())
     run.stack = {"id": "id-1", "name": "s", "project_id": "p",
                  "signal_base_url": "http://172.24.4.1:8788/"}  # fmt: skip
     assert run.signal_url("handle") == (

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cloudhp_localcloud.heat import errors
-from cloudhp_localcloud.heat.graph import (
+from cloudhp_localcloud.orchestration import errors
+from cloudhp_localcloud.orchestration.graph import (
     creation_order,
     deletion_order,
     dependencies,
     required_by,
     topological,
 )
-from cloudhp_localcloud.heat.resources import lookup
-from cloudhp_localcloud.heat.template import Template
+from cloudhp_localcloud.orchestration.resources import lookup
+from cloudhp_localcloud.orchestration.template import Template
 
 STACK = """
 heat_template_version: 2018-08-31

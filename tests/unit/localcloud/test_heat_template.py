@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from cloudhp_localcloud.heat import errors
-from cloudhp_localcloud.heat.functions import references, resolve
-from cloudhp_localcloud.heat.parameters import Parameter
-from cloudhp_localcloud.heat.resources import lookup
-from cloudhp_localcloud.heat.template import Template, load
+from cloudhp_localcloud.orchestration import errors
+from cloudhp_localcloud.orchestration.functions import references, resolve
+from cloudhp_localcloud.orchestration.parameters import Parameter
+from cloudhp_localcloud.orchestration.resources import lookup
+from cloudhp_localcloud.orchestration.template import Template, load
 
 BASE = "heat_template_version: 2018-08-31\n"
 

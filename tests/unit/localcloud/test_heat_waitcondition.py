@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from cloudhp_localcloud.heat import errors
-from cloudhp_localcloud.heat.credentials import Keyring
-from cloudhp_localcloud.heat.waitcondition import (
+from cloudhp_localcloud.orchestration import errors
+from cloudhp_localcloud.orchestration.credentials import Keyring
+from cloudhp_localcloud.orchestration.resources.waitcondition import (
     WaitConditionHandle,
     add_signal,
     signals,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cloudhp_localcloud import faults
-from cloudhp_localcloud import network_backend as nb
-from cloudhp_localcloud.network_security import validate_rule
+from cloudhp_localcloud.network import addresses as nb
+from cloudhp_localcloud.network.security import validate_rule
 from cloudhp_localcloud.store import Store
 
 
@@ -58,8 +58,10 @@ def test_random_mac_uses_openstack_prefix() -> None:
 
 
 def test_server_container_naming_contract() -> None:
-    assert nb.server_container("abc") == "lc-server-abc"
-    labels = nb.server_labels("abc")
+    from cloudhp_localcloud import dockerlabels
+
+    assert dockerlabels.server_container("abc") == "lc-server-abc"
+    labels = dockerlabels.server_labels("abc")
     assert labels["cloudhp.localcloud"] == "server"
     assert labels["cloudhp.localcloud.server"] == "abc"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from cloudhp_localcloud import faults
-from cloudhp_localcloud import volumes_backend as vb
-from cloudhp_localcloud import volumes_quotas as vq
 from cloudhp_localcloud.store import Store
+from cloudhp_localcloud.volume import backend as vb
+from cloudhp_localcloud.volume import quotas as vq
 
 
 @pytest.fixture
@@ -62,13 +62,14 @@ def test_cinder_quota_messages(store: Store) -> None:
 
 
 def test_reset_hook_frees_loops_then_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from cloudhp_localcloud import daemon, volumes
+    from cloudhp_localcloud import registry
     from cloudhp_localcloud.config import LocalCloudConfig
+    from cloudhp_localcloud.volume import api as volume_api
 
-    assert volumes.reset_loop_devices in daemon.RESET_HOOKS
+    assert volume_api.reset_loop_devices in registry.reset_hooks()
     freed: list[Path] = []
     monkeypatch.setattr(vb, "detach_all_loops", lambda data_dir: freed.append(data_dir) or 0)
     store = Store(tmp_path / "state.db")
     path = vb.create_file(store, "v1", 1)
-    volumes.reset_loop_devices(LocalCloudConfig(data_dir=tmp_path))
+    volume_api.reset_loop_devices(LocalCloudConfig(data_dir=tmp_path))
     assert freed == [tmp_path] and not path.exists()

@@ -1,0 +1,326 @@
+"""The life of a server's container: boot, power actions, delete, restart, reset.
+
+The API layer (create.py, servers.py, actions.py) only writes records and submits
+work here; everything that talks to Docker runs in one bounded worker pool
+(`submit`), so an API call returns at once (Nova answers 202) and a burst of creates
+cannot start dozens of boots at the same moment on a laptop. The Docker objects
+themselves are nodes.py's; snapshots (createImage) are snapshots.py's.
+
+State machine written to the server record (what Nova shows):
+
+    BUILD/building/spawning -> ACTIVE/active   container running and node-init said
+                                               "boot complete"
+                            -> ERROR/error     with `fault` {code, message, created}
+    ACTIVE -> SHUTOFF (os-stop) -> ACTIVE (os-start); REBOOT while rebooting
+    any -> task_state "deleting" -> record gone (container, volume, ports released)
+
+A per-server lock serialises the background operations on one server, so a delete
+issued during a boot waits for the container to exist and then removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from cloudhp.images.nodecontainers import NodeSpec, create_node, wait_for_boot
+from cloudhp_localcloud import dockerlabels
+from cloudhp_localcloud.compute import nodes
+from cloudhp_localcloud.compute.nodes import get_container
+from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.store import Record, Store, utcnow
+from cloudhp_localcloud.volume.backend import restore_server_devices
+
+log = logging.getLogger(__name__)
+
+BOOT_TIMEOUT = 300.0
+STOP_TIMEOUT = 10  # seconds before the engine kills a stopping node
+WORKERS = 4
+
+_pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="localcloud-compute")
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def server_lock(server_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(server_id, threading.Lock())
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run `fn(*args)` in the shared pool; exceptions are logged, never lost."""
+
+    def run() -> Any:
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("localcloud background task %s failed", getattr(fn, "__name__", fn))
+            raise
+
+    return _pool.submit(run)
+
+
+def fault(code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "created": utcnow()}
+
+
+def set_server(store: Store, server_id: str, **changes: Any) -> Record | None:
+    """Update a server record unless it was deleted meanwhile (then None)."""
+    changes.setdefault("updated", utcnow())
+    try:
+        return store.update("server", server_id, changes)
+    except KeyError:
+        return None
+
+
+ACTIVE = {"status": "ACTIVE", "vm_state": "active", "task_state": None, "power_state": 1}
+SHUTOFF = {"status": "SHUTOFF", "vm_state": "stopped", "task_state": None, "power_state": 4}
+
+
+def error_state(code: int, message: str) -> dict[str, Any]:
+    return {
+        "status": "ERROR",
+        "vm_state": "error",
+        "task_state": None,
+        "power_state": 0,
+        "fault": fault(code, message),
+    }
+
+
+def _deleting(store: Store, server_id: str) -> bool:
+    record = store.get("server", server_id)
+    return record is None or record.get("task_state") == "deleting"
+
+
+# --- boot ------------------------------------------------------------------------------
+
+
+def boot(store: Store, server_id: str) -> None:
+    """Create and start the server's container, then wait for node-init's boot banner."""
+    with server_lock(server_id):
+        record = store.get("server", server_id)
+        if record is None or record.get("task_state") == "deleting":
+            return
+        try:
+            container = _create_container(store, record)
+        except Exception as exc:  # the engine refused: the server is in ERROR
+            log.warning("server %s failed to start: %s", server_id, exc)
+            set_server(store, server_id, **error_state(500, _short(exc)))
+            return
+    try:
+        wait_for_boot(container, timeout=BOOT_TIMEOUT)
+    except Exception as exc:
+        if not _deleting(store, server_id):
+            set_server(store, server_id, **error_state(500, _short(exc)))
+        return
+    if not _deleting(store, server_id):
+        set_server(store, server_id, **ACTIVE, launched_at=utcnow())
+
+
+def _create_container(store: Store, record: Record) -> Container:
+    server_id = record["id"]
+    image = store.get("image", record["image_id"]) or {}
+    docker_image = image.get("_docker_image") or nodes.node_image()
+    dclient = nodes.client()
+    volume = nodes.volume_name(server_id)
+    source_volume = image.get("_docker_volume")
+    if source_volume:
+        nodes.ensure_volume(dclient, volume, dockerlabels.server_labels(server_id))
+        nodes.copy_volume(dclient, source_volume, volume, docker_image)
+    ports = record.get("ports") or []
+    first = ports[0] if ports else None
+    flavor = record["flavor"]
+    spec = NodeSpec(
+        name=nodes.container_name(server_id),
+        image=docker_image,
+        network=first["docker_network"] if first else "none",
+        ip=first["ip"] if first else None,
+        mac_address=first.get("mac") if first else None,
+        extra_networks=[(p["docker_network"], p["ip"]) for p in ports[1:]],
+        hostname=record["hostname"],
+        user_data=record.get("user_data_text"),
+        public_keys=[record["public_key"]] if record.get("public_key") else [],
+        instance_id=server_id,
+        labels=dockerlabels.server_labels(server_id),
+        cpus=float(flavor["vcpus"]),
+        memory_mb=int(flavor["ram"]),
+        docker_volume=volume,
+    )
+    try:
+        return create_node(dclient, spec)
+    except Exception:
+        nodes.remove_container(dclient, server_id)
+        raise
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+    return str(text)[:1000]
+
+
+# --- power actions ---------------------------------------------------------------------
+
+
+def stop(store: Store, server_id: str) -> None:
+    with server_lock(server_id):
+        container = get_container(server_id)
+        if container is not None:
+            container.stop(timeout=STOP_TIMEOUT)
+        if not _deleting(store, server_id):
+            set_server(store, server_id, **SHUTOFF)
+
+
+def start(store: Store, server_id: str) -> None:
+    """Start a stopped node; node-init runs again, cloud-init sees the same instance."""
+    with server_lock(server_id):
+        container = get_container(server_id)
+        if container is None:
+            set_server(store, server_id, **error_state(500, "The server's container is gone."))
+            return
+        since = _now_ts()
+        container.start()
+    _wait_for_banner(store, server_id, container, since)
+
+
+def reboot(store: Store, server_id: str) -> None:
+    with server_lock(server_id):
+        container = get_container(server_id)
+        if container is None:
+            set_server(store, server_id, **error_state(500, "The server's container is gone."))
+            return
+        since = _now_ts()
+        container.restart(timeout=STOP_TIMEOUT)
+    _wait_for_banner(store, server_id, container, since)
+
+
+def _now_ts() -> int:
+    return int(time.time())
+
+
+def _wait_for_banner(store: Store, server_id: str, container: Container, since: int) -> None:
+    """Wait for "boot complete" in the console log written after `since`.
+
+    A restarted container gets a fresh /dev, so attached volumes' device nodes are
+    put back first (a VM keeps its disks across a reboot).
+    """
+    restore_server_devices(store, server_id)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        if _deleting(store, server_id):
+            return
+        logs = container.logs(since=since).decode(errors="replace")
+        if "node-init: boot complete" in logs:
+            _restore_devices(store, server_id)
+            set_server(store, server_id, **ACTIVE)
+            return
+        container.reload()
+        if container.status not in ("created", "running", "restarting"):
+            set_server(store, server_id, **error_state(500, "The server stopped while booting."))
+            return
+        time.sleep(0.3)
+    set_server(store, server_id, **error_state(500, "The server did not boot in time."))
+
+
+def _restore_devices(store: Store, server_id: str) -> None:
+    """A restarted container has a new /dev: the volume service recreates disk nodes."""
+    try:
+        restore_server_devices(store, server_id)
+    except Exception as exc:  # a broken attachment must not keep the server down
+        log.warning("could not restore the disks of server %s: %s", server_id, exc)
+
+
+def console_output(server_id: str, length: int | None) -> str:
+    container = get_container(server_id)
+    if container is None:
+        return ""
+    tail: int | str = length if length is not None and length >= 0 else "all"
+    return container.logs(tail=tail).decode(errors="replace")
+
+
+# --- delete ----------------------------------------------------------------------------
+
+
+def delete(store: Store, server_id: str, on_removed: Callable[[Record], None]) -> None:
+    """Remove the container and its volume, then `on_removed(record)` (ports, volumes)."""
+    with server_lock(server_id):
+        nodes.remove_container(nodes.client(), server_id)
+        record = store.get("server", server_id)
+        if record is not None:
+            on_removed(record)
+        store.delete("server", server_id)
+    with _locks_guard:
+        _locks.pop(server_id, None)
+
+
+# --- restart and reset -----------------------------------------------------------------
+
+
+def reconcile(store: Store) -> None:
+    """After a daemon restart, make server and image records match the engine again.
+
+    Running containers are ACTIVE (or still booting), exited ones SHUTOFF; a record
+    whose container is gone is ERROR; interrupted deletes are finished and interrupted
+    snapshots discarded.
+    """
+    servers = store.list("server")
+    images = [i for i in store.list("image") if i.get("status") in ("queued", "saving")]
+    if not servers and not any(i.get("_snapshot_of") for i in images):
+        return
+    for image in images:
+        if image.get("_snapshot_of"):
+            nodes.remove_image_artifacts(image["id"])
+            store.delete("image", image["id"])
+    for record in servers:
+        server_id = record["id"]
+        if record.get("task_state") == "deleting":
+            continue  # the API layer resubmits deletes with its on_removed callback
+        container = get_container(server_id)
+        if container is None:
+            if record.get("status") != "ERROR":
+                set_server(
+                    store,
+                    server_id,
+                    **error_state(
+                        500, "The server's container disappeared while localcloud was not running."
+                    ),
+                )
+            continue
+        if container.status == "running":
+            if record.get("status") == "BUILD" or record.get("task_state"):
+                submit(_wait_for_banner, store, server_id, container, 0)
+            elif record.get("status") != "ACTIVE":
+                set_server(store, server_id, **ACTIVE)
+        elif record.get("status") != "ERROR":
+            set_server(store, server_id, **SHUTOFF)
+
+
+def remove_containers(config: LocalCloudConfig) -> None:
+    """Reset: remove every container, volume and image this instance made.
+
+    First in the reset order (registry.py): a server holds device nodes of the
+    volumes' loop devices and sits on the networks' bridges.
+    """
+    try:
+        dclient = docker.from_env()
+        dclient.ping()
+    except Exception:
+        log.info("no Docker engine: no localcloud containers to remove")
+        return
+    mine = dockerlabels.instance_filter(config.data_dir)
+    for container in dclient.containers.list(all=True, filters={"label": mine}):
+        container.remove(force=True, v=True)
+    for volume in dclient.volumes.list(filters={"label": mine}):
+        volume.remove(force=True)
+    for image in dclient.images.list(filters={"label": [mine, f"{dockerlabels.LABEL}=image"]}):
+        try:
+            dclient.images.remove(image.id, force=True)
+        except docker.errors.APIError as exc:
+            log.warning("could not remove image %s: %s", image.id, exc)

@@ -1,0 +1,365 @@
+"""Cinder's data plane: sparse files, loop devices, and device nodes inside servers.
+
+A volume is a sparse file `<data dir>/volumes/<id>.img` of its size. Attaching it to
+a server binds the file to a free loop device on the host (`losetup`) and creates the
+block device node `/dev/vdX` (major 7, the loop's minor) inside the server's
+container with `mknod` through `docker exec`; server containers are allowed that by
+their device cgroup rule "b 7:* rwm" and CAP_MKNOD. Inside the server the disk is a
+real block device: mkfs, mount, write; detach it and attach it to another server and
+the data is there. Detach removes the node and frees the loop device.
+
+Differences from Cinder (for the README): the disk is a loop device node created in
+the container, not a virtio disk hot-plugged into a VM, so it shows in `lsblk` as a
+loop device and there is no udev event; a container's /dev is rebuilt when it
+restarts, so compute must call `restore_server_devices` after starting a server;
+requires loop devices on the host (root, /dev/loop-control), else attach fails with
+a 503 that says so. The loop mapping is kept in the volume record ("lc_loop"), and
+`reconcile` rebinds attachments whose loop device is gone (after a host reboot or a
+reset of the loop devices) when the daemon starts.
+
+Called by compute: attach_volume(store, volume_id, server_id, device) -> "/dev/vdb",
+detach_volume(store, volume_id, server_id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from cloudhp_localcloud import dockerlabels, faults
+from cloudhp_localcloud.store import Record, Store, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+VOLUME = "volume"
+GIB = 1024**3
+LOOP_MAJOR = 7
+_LOOP_CTL_GET_FREE = 0x4C82
+_client: docker.DockerClient | None = None
+
+
+def volumes_dir(store: Store) -> Path:
+    """The volume files live beside state.db, in the data dir."""
+    return store.path.parent / "volumes"
+
+
+def volume_path(store: Store, volume_id: str) -> Path:
+    return volumes_dir(store) / f"{volume_id}.img"
+
+
+def create_file(store: Store, volume_id: str, size_gb: int) -> Path:
+    """A sparse file of `size_gb` GiB: no disk is used until the server writes."""
+    path = volume_path(store, volume_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "ab") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.truncate(size_gb * GIB)
+    return path
+
+
+def delete_file(store: Store, volume_id: str) -> None:
+    volume_path(store, volume_id).unlink(missing_ok=True)
+
+
+# --- loop devices --------------------------------------------------------------------
+
+
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def _no_loops(detail: str) -> faults.ServiceUnavailable:
+    return faults.ServiceUnavailable(
+        f"Loop devices are not available on this host ({detail}); localcloud volumes are "
+        "attached as loop devices, so run localcloud as root on a host with the loop "
+        "module (modprobe loop)."
+    )
+
+
+def loop_attach(path: Path) -> str:
+    """Bind `path` to a free loop device; returns e.g. "/dev/loop3".
+
+    Where the kernel has free loop devices but /dev lacks their nodes (a container
+    without udev), the node is made from LOOP_CTL_GET_FREE's answer.
+
+    Raises:
+        faults.ServiceUnavailable: no loop support (no losetup, no /dev/loop-control).
+    """
+    try:
+        return _run("losetup", "--find", "--show", str(path)).strip()
+    except FileNotFoundError:
+        raise _no_loops("losetup is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        first_error = exc.stderr.strip()
+    try:
+        fd = os.open("/dev/loop-control", os.O_RDWR)
+    except OSError as exc:
+        raise _no_loops(f"{first_error}; /dev/loop-control: {exc.strerror}") from None
+    try:
+        for _ in range(8):
+            number = fcntl.ioctl(fd, _LOOP_CTL_GET_FREE)
+            node = f"/dev/loop{number}"
+            if not os.path.exists(node):
+                os.mknod(node, 0o660 | stat.S_IFBLK, os.makedev(LOOP_MAJOR, number))
+            try:
+                _run("losetup", node, str(path))
+                return node
+            except subprocess.CalledProcessError as exc:  # raced with another user
+                first_error = exc.stderr.strip()
+    finally:
+        os.close(fd)
+    raise _no_loops(first_error)
+
+
+def loop_detach(loop: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
+        _run("losetup", "-d", loop)
+
+
+def loop_backing_file(loop: str) -> str | None:
+    """The file a loop device maps, from sysfs; None when unbound or absent."""
+    name = Path(loop).name
+    try:
+        text = Path(f"/sys/block/{name}/loop/backing_file").read_text().strip()
+    except OSError:
+        return None
+    return text.removesuffix(" (deleted)")
+
+
+def loop_minor(loop: str) -> int:
+    return os.minor(os.stat(loop).st_rdev)
+
+
+def loops_under(directory: Path) -> list[str]:
+    """Every loop device whose backing file is under `directory`."""
+    try:
+        out = _run("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE")
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        return []
+    prefix = str(directory.resolve()) + "/"
+    found = []
+    for line in out.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[1].removesuffix(" (deleted)").startswith(prefix):
+            found.append(parts[0])
+    return found
+
+
+# --- device nodes inside server containers -------------------------------------------
+
+
+def _docker() -> docker.DockerClient:
+    global _client
+    if _client is None:
+        from cloudhp.errors import CloudhpError
+        from cloudhp.images.engine import local_engine
+
+        try:
+            _client = local_engine()
+        except CloudhpError as exc:
+            raise faults.ServiceUnavailable(f"Docker engine unavailable: {exc}") from exc
+    return _client
+
+
+def set_docker_client(client: docker.DockerClient | None) -> None:
+    global _client
+    _client = client
+
+
+def _container(server_id: str) -> Any:
+    try:
+        return _docker().containers.get(dockerlabels.server_container(server_id))
+    except docker.errors.NotFound:
+        return None
+
+
+def _exec(container: Any, script: str) -> None:
+    result = container.exec_run(["sh", "-c", script], user="root")
+    if result.exit_code != 0:
+        raise faults.Fault(
+            f"Could not create the disk device in server container {container.name}: "
+            f"{result.output.decode(errors='replace').strip()}"
+        )
+
+
+def make_node(server_id: str, device: str, minor: int) -> bool:
+    """Create `device` in the running server container; False if it is not running."""
+    container = _container(server_id)
+    if container is None or container.status != "running":
+        return False
+    _exec(container, f"rm -f {device} && mknod -m 660 {device} b {LOOP_MAJOR} {minor} "
+                     f"&& chgrp disk {device} 2>/dev/null; true")  # fmt: skip
+    return True
+
+
+def remove_node(server_id: str, device: str) -> None:
+    container = _container(server_id)
+    if container is not None and container.status == "running":
+        with contextlib.suppress(faults.Fault, docker.errors.APIError):
+            _exec(container, f"rm -f {device}")
+
+
+# --- attach / detach (the compute contract) ------------------------------------------
+
+
+def _get(store: Store, volume_id: str) -> Record:
+    volume = store.get(VOLUME, volume_id)
+    if volume is None:
+        raise faults.NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+def used_devices(store: Store, server_id: str) -> set[str]:
+    return {
+        a["device"]
+        for v in store.list(VOLUME)
+        for a in v.get("attachments", [])
+        if a.get("server_id") == server_id
+    }
+
+
+def _pick_device(used: set[str], wanted: str | None) -> str:
+    if wanted and wanted.startswith("/dev/") and wanted not in used and len(wanted) <= 16:
+        return wanted
+    for letter in "bcdefghijklmnopqrstuvwxyz":
+        device = f"/dev/vd{letter}"
+        if device not in used:
+            return device
+    raise faults.BadRequest("No free device name left on this server.")
+
+
+def attach_volume(store: Store, volume_id: str, server_id: str, device: str | None) -> str:
+    """Attach a volume to a server; returns the device path inside it ("/dev/vdb").
+
+    Statuses go available -> attaching -> in-use; on failure back to available.
+
+    Raises:
+        faults.NotFound: no such volume.
+        faults.Conflict: already attached to this server.
+        faults.BadRequest: the volume is not available (in use elsewhere, creating...).
+        faults.ServiceUnavailable: no loop devices on this host.
+    """
+    with store.transaction():
+        volume = _get(store, volume_id)
+        if any(a["server_id"] == server_id for a in volume.get("attachments", [])):
+            raise faults.Conflict(f"Volume {volume_id} is already attached to {server_id}.")
+        if volume["status"] != "available":
+            raise faults.BadRequest(
+                f"Invalid volume: Volume {volume_id} status must be available to reserve, "
+                f"but the current status is: {volume['status']}."
+            )
+        device = _pick_device(used_devices(store, server_id), device)
+        store.update(VOLUME, volume_id, {"status": "attaching", "updated_at": utcnow()})
+    loop = None
+    try:
+        loop = loop_attach(Path(volume["lc_path"]))
+        make_node(server_id, device, loop_minor(loop))
+    except BaseException:
+        if loop:
+            loop_detach(loop)
+        store.update(VOLUME, volume_id, {"status": "available", "updated_at": utcnow()})
+        raise
+    now = utcnow()
+    attachment = {
+        "id": volume_id,
+        "attachment_id": new_id(),
+        "volume_id": volume_id,
+        "server_id": server_id,
+        "host_name": "localcloud",
+        "device": device,
+        "attached_at": now,
+    }
+    store.update(
+        VOLUME,
+        volume_id,
+        {"status": "in-use", "attach_status": "attached", "attachments": [attachment],
+         "lc_loop": loop, "updated_at": now},
+    )  # fmt: skip
+    return device
+
+
+def detach_volume(store: Store, volume_id: str, server_id: str) -> None:
+    """Detach: in-use -> detaching -> available; the data stays in the file.
+
+    Raises:
+        faults.NotFound: no such volume, or it is not attached to this server.
+    """
+    with store.transaction():
+        volume = _get(store, volume_id)
+        found = [a for a in volume.get("attachments", []) if a["server_id"] == server_id]
+        if not found:
+            raise faults.NotFound(f"Volume {volume_id} is not attached to server {server_id}.")
+        store.update(VOLUME, volume_id, {"status": "detaching", "updated_at": utcnow()})
+    release(volume, found[0])
+    store.update(
+        VOLUME,
+        volume_id,
+        {"status": "available", "attach_status": "detached", "attachments": [],
+         "lc_loop": None, "updated_at": utcnow()},
+    )  # fmt: skip
+
+
+def release(volume: Record, attachment: dict[str, Any] | None) -> None:
+    """Undo an attachment on the host and in the container (best effort, idempotent)."""
+    if attachment is not None:
+        remove_node(attachment["server_id"], attachment["device"])
+    loop = volume.get("lc_loop")
+    if loop and loop_backing_file(loop) == str(Path(volume["lc_path"]).resolve()):
+        loop_detach(loop)
+
+
+def _rebind(store: Store, volume: Record) -> str:
+    """The volume's loop device, bound again if it no longer maps the file."""
+    loop = volume.get("lc_loop")
+    path = Path(volume["lc_path"])
+    if loop and loop_backing_file(loop) == str(path.resolve()):
+        return loop
+    loop = loop_attach(path)
+    store.update(VOLUME, volume["id"], {"lc_loop": loop})
+    return loop
+
+
+def restore_server_devices(store: Store, server_id: str) -> list[str]:
+    """Recreate a server's disk nodes (its container's /dev is new after a restart)."""
+    made = []
+    for volume in store.list(VOLUME):
+        for attachment in volume.get("attachments", []):
+            if attachment.get("server_id") == server_id:
+                loop = _rebind(store, volume)
+                if make_node(server_id, attachment["device"], loop_minor(loop)):
+                    made.append(attachment["device"])
+    return made
+
+
+def reconcile(store: Store) -> int:
+    """At daemon start: rebind attachments whose loop device is gone; returns how many."""
+    fixed = 0
+    for volume in store.list(VOLUME):
+        for attachment in volume.get("attachments", []):
+            loop = volume.get("lc_loop")
+            if loop and loop_backing_file(loop) == str(Path(volume["lc_path"]).resolve()):
+                continue
+            try:
+                loop = _rebind(store, volume)
+                make_node(attachment["server_id"], attachment["device"], loop_minor(loop))
+                fixed += 1
+            except faults.Fault as exc:
+                log.warning("cannot restore attachment of volume %s: %s", volume["id"], exc)
+    return fixed
+
+
+def detach_all_loops(data_dir: Path) -> int:
+    """Reset hook body: free every loop device backed by a file of this data dir."""
+    loops = loops_under(data_dir / "volumes")
+    for loop in loops:
+        loop_detach(loop)
+    return len(loops)
