@@ -1,8 +1,8 @@
 """What the Keystone modules share: the blueprint, lookups, list links and filters.
 
-identity.py declares the service and serves projects, users, domains and roles;
-identity_tokens.py issues, validates and revokes tokens; identity_appcreds.py keeps
-application credentials. All of them add their views to `bp` here.
+api.py declares the service and serves projects, users, domains and roles;
+tokens.py issues, validates and revokes tokens; appcreds.py keeps application
+credentials. All of them add their views to `bp` here.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ is no NAT: inside the server the floating IP is visible on a second interface,
 unlike OpenStack where only the fixed IP is. A server can hold one floating IP.
 
 Association checks, as Neutron does, that the port's subnet is plugged into a router
-(network_routers.py) whose gateway is on the floating IP's network (404
+(routers.py) whose gateway is on the floating IP's network (404
 ExternalGatewayForFloatingIPNotFound otherwise).
 """
 

@@ -1,6 +1,6 @@
-"""Neutron networks and subnets (v2.0), backed by Docker bridges; ports are network_ports.py's.
+"""Neutron networks and subnets (v2.0), backed by Docker bridges; ports are ports.py's.
 
-Differences from Neutron, all forced by Docker bridges (see network_backend.py):
+Differences from Neutron, all forced by Docker bridges (see bridges.py):
 one IPv4 subnet per network; subnets of different networks may not overlap (one
 engine, one address space: 409); a subnet's CIDR and gateway cannot change; a bound
 port's addresses cannot change.

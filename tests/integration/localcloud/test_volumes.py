@@ -1,5 +1,5 @@
 """Cinder over real HTTP (openstacksdk, the `openstack` CLI), and attachments on real
-node containers through volumes_backend (loop device + mknod), with real filesystems.
+node containers through volume/backend.py (loop device + mknod), with real filesystems.
 """
 
 from __future__ import annotations
