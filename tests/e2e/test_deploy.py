@@ -68,6 +68,10 @@ def test_deploy_serves_the_app_under_its_context_root_with_its_database(cli, sho
     assert get(base + "shop-webx")[0] == 404
     assert get(base + "shop-web")[0] == 200
     assert all(s["image"].split("/")[0].endswith(":5000") for s in doc["services"])
+    # The worker pulled the image from the cluster registry (it was built on the bastion).
+    on_worker = cli.run("ssh", "worker-1", "--", "docker", "ps", "--format", "{{.Image}}")
+    assert on_worker.returncode == 0, on_worker.stderr
+    assert ":5000/shop/" in on_worker.stdout
 
 
 def test_deploying_the_same_file_again_changes_nothing(cli, shop):

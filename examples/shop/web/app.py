@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("", 8080), Handler)
-signal.signal(signal.SIGTERM, lambda *_: (server.shutdown(), sys.exit(0)))
+# Stop accepting, finish what is in flight, exit 0: a clean end for Swarm's rolling
+# update (shutdown() must not run in the thread that serve_forever() runs in).
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 print(f"web listening on :8080 under {ROOT}", flush=True)
 server.serve_forever()
