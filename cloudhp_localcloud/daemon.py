@@ -26,25 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudhp.errors import CloudhpError, EnvironmentProblem, WaitTimeout
-from cloudhp_localcloud.clients import install_clouds_yaml
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.runtime import alive, read_pid, read_runtime, seeded
-from cloudhp_localcloud.server import make_servers, port_error
+from cloudhp_localcloud.server import port_error
 from cloudhp_localcloud.store import Store
 
-# tests/integration/conftest.py, shared with the tool's integration tests, still
-# reaches these three through this module: make_servers (server.py),
-# install_clouds_yaml (clients.py), and RESET_HOOKS (registry.reset_hooks(), read
-# on access, in the declared order; nothing is registered here).
-__all__ = ["install_clouds_yaml", "make_servers", "reset", "start", "status", "stop"]
+__all__ = ["reset", "start", "status", "stop"]
 
 log = logging.getLogger(__name__)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "RESET_HOOKS":
-        return _reset_hooks()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _reset_hooks() -> list[Callable[[LocalCloudConfig], None]]:

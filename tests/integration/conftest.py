@@ -26,8 +26,9 @@ import openstack
 import pytest
 from openstack.connection import Connection
 
-from cloudhp_localcloud import daemon
+from cloudhp_localcloud import clients, registry
 from cloudhp_localcloud.config import LocalCloudConfig, read_clouds_yaml
+from cloudhp_localcloud.server import make_servers
 from cloudhp_localcloud.store import Store
 
 
@@ -80,11 +81,11 @@ def _auth(entry: dict[str, Any]) -> dict[str, Any]:
 def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     data_dir = tmp_path_factory.mktemp("localcloud")
     config = LocalCloudConfig(data_dir=data_dir, port=_free_port(), token_lifetime=3600)
-    config, servers = daemon.make_servers(config)
+    config, servers = make_servers(config)
     for server in servers:
         threading.Thread(target=server.serve_forever, name="localcloud", daemon=True).start()
     clouds_yaml = data_dir / "client" / "clouds.yaml"
-    daemon.install_clouds_yaml(config, clouds_yaml)
+    clients.install_clouds_yaml(config, clouds_yaml)
     clouds = read_clouds_yaml(clouds_yaml)["clouds"]
     cloud = LocalCloud(
         url=config.base_url,
@@ -105,7 +106,7 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
             store.close()
         # What a failed test left on the engine goes, as `localcloud reset` would do it:
         # this instance's containers, volumes, loop devices and networks only.
-        for hook in daemon.RESET_HOOKS:
+        for hook in registry.reset_hooks():
             hook(config)
 
 

@@ -82,9 +82,3 @@ def test_daemon_reset_runs_the_declared_resets_in_order(
     result = daemon.reset(config)
     assert ran == ["nova:lc", "cinderv3:lc", "neutron:lc"]
     assert str(config.db_path) in result["removed"] and not config.db_path.exists()
-
-
-def test_daemon_reset_hooks_name_reads_the_registry() -> None:
-    """`daemon.RESET_HOOKS` (still read by tests/integration/conftest.py) registers
-    nothing: it is the registry's list, in the declared order."""
-    assert registry.reset_hooks() == daemon.RESET_HOOKS
