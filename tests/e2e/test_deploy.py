@@ -129,10 +129,13 @@ def test_a_changed_environment_rolls_out_with_zero_failed_requests(cli, shop):
 
 
 def test_logs_prefix_each_line_with_task_and_node(cli, shop):
-    result = cli.run("logs", "shop-web", "--tail", "20")
+    result = cli.run("logs", "shop-web", "--tail", "5")
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if "web listening" in line]
-    assert lines and all("shop_web." in line and "@" in line for line in lines)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines
+    prefixes = [line.split(" | ")[0].split()[-1] for line in lines]  # <timestamp> task@node
+    assert all(p.startswith("shop_web.") and "@" in p for p in prefixes), lines[:3]
+    assert {p.split("@")[1] for p in prefixes} == {"dep-manager-1", "dep-worker-1"}
 
 
 def test_scale_sets_the_replicas(cli, shop):
