@@ -131,7 +131,8 @@ def test_a_changed_environment_rolls_out_with_zero_failed_requests(cli, shop):
 def test_logs_prefix_each_line_with_task_and_node(cli, shop):
     result = cli.run("logs", "shop-web", "--tail", "5")
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    # A task's stderr (where the app logs requests) comes out on stderr, as with docker.
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if " | " in line]
     assert lines
     prefixes = [line.split(" | ")[0].split()[-1] for line in lines]  # <timestamp> task@node
     assert all(p.startswith("shop_web.") and "@" in p for p in prefixes), lines[:3]
