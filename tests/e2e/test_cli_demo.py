@@ -18,7 +18,7 @@ def test_images_build_is_cached_on_second_run(images):
     result = cloudhp("images", "build", "--output", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert {i["name"] for i in doc["images"]} == {"node", "sampleapp", "haproxy"}
+    assert {i["name"] for i in doc["images"]} == {"node", "sampleapp", "haproxy", "registry"}
     assert not any(i["built"] for i in doc["images"])
 
 
