@@ -17,6 +17,7 @@ import random
 from typing import Any
 
 import docker
+import docker.errors
 
 from cloudhp_localcloud import faults
 from cloudhp_localcloud.network.bridges import (
@@ -69,6 +70,26 @@ def ips_in_use(store: Store, subnet_id: str) -> set[str]:
     return used
 
 
+def taken_on_shared_bridge(store: Store, subnet: Record) -> set[str]:
+    """Addresses other localclouds on this machine hold on the public bridge.
+
+    Every localcloud's `public` network is the one Docker bridge lc-public (their APIs
+    listen on its gateway), so an address another instance attached to a server is
+    taken here too, though this instance's store does not know it.
+    """
+    network = store.get("network", subnet["network_id"])
+    if network is None or network.get("docker_network") != PUBLIC_DOCKER_NETWORK:
+        return set()
+    try:
+        attrs = docker_client().networks.get(PUBLIC_DOCKER_NETWORK).attrs
+    except docker.errors.DockerException:
+        return set()
+    return {
+        str(c.get("IPv4Address", "")).split("/")[0]
+        for c in (attrs.get("Containers") or {}).values()
+    }
+
+
 def allocate_ip(store: Store, subnet: Record, wanted: str | None = None) -> str:
     """A free address of `subnet` (or check `wanted`); call inside store.transaction().
 
@@ -97,6 +118,7 @@ def allocate_ip(store: Store, subnet: Record, wanted: str | None = None) -> str:
                 kind="IpAddressAlreadyAllocated",
             )
         return wanted
+    used |= taken_on_shared_bridge(store, subnet)
     for pool in subnet.get("allocation_pools", []):
         current = ipaddress.IPv4Address(pool["start"])
         end = ipaddress.IPv4Address(pool["end"])

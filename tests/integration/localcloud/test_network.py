@@ -421,3 +421,30 @@ def test_openstack_cli(localcloud: LocalCloud, conn: Connection) -> None:
         )
     finally:
         _cleanup_network(conn, created["id"])
+
+
+def test_floating_ips_skip_addresses_another_localcloud_holds_on_the_public_bridge(
+    conn: Connection, engine: docker.DockerClient
+) -> None:
+    """lc-public is shared by every localcloud on the machine: an address that another
+    instance attached (here: a bare container standing in for its server) is not
+    handed out again, so two localclouds side by side do not collide."""
+    public = conn.network.find_network("public")
+    probe = conn.network.create_ip(floating_network_id=public.id)
+    first_free = probe.floating_ip_address
+    conn.network.delete_ip(probe)
+    bystander = engine.containers.create(
+        engine.images.list(name="cloudhp/sampleapp")[0].id,
+        command="sleep 60",
+        name=f"lc-test-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        engine.networks.get("lc-public").connect(bystander, ipv4_address=first_free)
+        bystander.start()  # a bridge lists only the endpoints of running containers
+        fip = conn.network.create_ip(floating_network_id=public.id)
+        try:
+            assert fip.floating_ip_address != first_free
+        finally:
+            conn.network.delete_ip(fip)
+    finally:
+        bystander.remove(force=True)
