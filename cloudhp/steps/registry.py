@@ -3,9 +3,11 @@
 Nothing can be pulled from outside here, and a real cluster should not depend on a
 public registry for the user's own images either. The CA, the server certificate and
 the htpasswd password are generated on the bastion and kept 0600 in the cluster
-directory; every node trusts the CA through /etc/docker/certs.d/<address>/, and the
-lead manager logs in (password on stdin) so that `docker stack deploy
---with-registry-auth` hands the nodes what they need to pull.
+directory; every node trusts the CA through /etc/docker/certs.d/<address>/ (engines
+read it per connection, so no restart), and the lead manager logs in (password on
+stdin) so that `docker stack deploy --with-registry-auth` hands the nodes what they
+need to pull. The password is in no argv, log line, error text or container
+environment: it travels only on stdin, and the registry sees only its bcrypt hash.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import datetime
 import ipaddress
 import json
 import secrets
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +23,27 @@ from pathlib import Path
 import bcrypt
 import docker
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cloudhp.commands.registry import (
+    CERT_SECRET,
+    HTPASSWD_SECRET,
+    KEY_SECRET,
     PORT,
     SERVICE,
     login_command,
+    manifest_command,
     object_name,
+    probe_command,
     registry_config,
     service_command,
+    tasks_command,
+    trust_command,
 )
+from cloudhp.errors import WaitTimeout
 from cloudhp.keys import write_private
 from cloudhp.polling import poll_until
 from cloudhp.remote.parallel import in_parallel
@@ -41,12 +51,23 @@ from cloudhp.remote.runner import Runner
 
 USERNAME = "cloudhp"
 FILES = ("ca.crt", "ca.key", "server.crt", "server.key", "htpasswd", "password")
+CA_DAYS = 3650
+SERVER_DAYS = 1825
+RENEW_BEFORE = datetime.timedelta(days=30)
+READY_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
 class RegistryInfo:
-    address: str  # "10.0.0.5:5000"
+    address: str  # "10.0.0.5:5000": the registry node's private IP and the published port
     username: str
+
+
+def registry_dir(workdir: Path) -> Path:
+    return workdir / "registry"
+
+
+# --- files on the bastion ---------------------------------------------------------
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -57,65 +78,141 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _certificate(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Certificate | None,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    ip: str | None,
-) -> x509.Certificate:
+def _public(key: object) -> bytes:
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _load_pair(
+    cert_path: Path, key_path: Path
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+    """A certificate and its key, or None when either is missing, unreadable or they
+    do not belong together (a run killed between writing the two)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return None
+    if _public(key.public_key()) != _public(cert.public_key()):
+        return None
+    return cert, key
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    """A CA signs certificates; the server only signs its TLS handshakes (EC keys)."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey, subject: str) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
+        .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
     )
-    if ip is not None:
-        builder = builder.add_extension(
+
+
+def _server_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ip: str,
+) -> x509.Certificate:
+    """For the registry at `ip`: clients connect by address, so the SAN is an IP entry."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
             critical=False,
         )
-    return builder.sign(issuer_key, hashes.SHA256())
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
 
 
-def _cert_ip(path: Path) -> str | None:
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
+def _serves(cert: x509.Certificate, ca: x509.Certificate, ip: str) -> bool:
+    """Whether `cert` still does: signed by this CA, for this IP, not about to expire."""
     try:
+        cert.verify_directly_issued_by(ca)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return None
-    ips = san.value.get_values_for_type(x509.IPAddress)
-    return str(ips[0]) if ips else None
+    except (ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+        return False
+    ips = [str(a) for a in san.value.get_values_for_type(x509.IPAddress)]
+    expires = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    return ips == [str(ipaddress.ip_address(ip))] and expires > RENEW_BEFORE
+
+
+def _password_matches(password_path: Path, htpasswd_path: Path) -> bool:
+    try:
+        password = password_path.read_bytes()
+        user, hashed = htpasswd_path.read_text().strip().split(":", 1)
+        return user == USERNAME and bcrypt.checkpw(password, hashed.encode())
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_registry_files(workdir: Path, address_ip: str) -> bool:
-    """CA, server certificate for `address_ip`, htpasswd; False when all were there."""
-    folder = workdir / "registry"
-    path = {name: folder / name for name in FILES}
+    """CA, server certificate for `address_ip`, htpasswd in workdir/registry, all 0600.
+
+    Each file is written atomically (`write_private`); a pair half-written by a killed
+    run is detected (key and certificate disagree, or password and hash do) and made
+    again. The CA is kept as long as it is whole, so nodes keep trusting it; a new
+    address gets a new server certificate from the same CA. False when nothing changed.
+    """
+    path = {name: registry_dir(workdir) / name for name in FILES}
     changed = False
-    if not (path["ca.crt"].exists() and path["ca.key"].exists()):
+    ca_pair = _load_pair(path["ca.crt"], path["ca.key"])
+    if ca_pair is None:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _certificate("cloudhp cluster CA", ca_key, None, ca_key, None)
+        ca = _ca_certificate(ca_key, f"cloudhp registry CA {workdir.name}")
         write_private(path["ca.key"], _pem_key(ca_key))
         write_private(path["ca.crt"], ca.public_bytes(serialization.Encoding.PEM))
-        path["server.crt"].unlink(missing_ok=True)
+        ca_pair = ca, ca_key
         changed = True
-    if not path["server.crt"].exists() or _cert_ip(path["server.crt"]) != address_ip:
-        ca = x509.load_pem_x509_certificate(path["ca.crt"].read_bytes())
-        loaded = serialization.load_pem_private_key(path["ca.key"].read_bytes(), None)
-        assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    ca, ca_key = ca_pair
+    server = _load_pair(path["server.crt"], path["server.key"])
+    if server is None or not _serves(server[0], ca, address_ip):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(address_ip, key, ca, loaded, address_ip)
+        cert = _server_certificate(key, ca, ca_key, address_ip)
         write_private(path["server.key"], _pem_key(key))
         write_private(path["server.crt"], cert.public_bytes(serialization.Encoding.PEM))
         changed = True
-    if not (path["password"].exists() and path["htpasswd"].exists()):
+    if not _password_matches(path["password"], path["htpasswd"]):
         password = secrets.token_urlsafe(24)
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
         write_private(path["password"], password.encode())
@@ -124,29 +221,29 @@ def ensure_registry_files(workdir: Path, address_ip: str) -> bool:
     return changed
 
 
-def ca_path(workdir: Path, address: str) -> str:
-    return f"/etc/docker/certs.d/{address}/ca.crt"
+# --- nodes ------------------------------------------------------------------------
 
 
 def trust_on_nodes(runners: Sequence[Runner], workdir: Path, address: str) -> bool:
-    """Each node's Docker engine trusts the cluster CA for `address` (read per pull)."""
-    ca = (workdir / "registry" / "ca.crt").read_bytes()
-    target = ca_path(workdir, address)
+    """Each node's engine trusts the cluster CA for `address`; False when all already did.
+
+    The CA goes on stdin to a script that compares before writing (sudo only when the
+    SSH user is not root), so an unchanged node costs one round trip and no write.
+    """
+    ca = (registry_dir(workdir) / "ca.crt").read_bytes()
 
     def trust(runner: Runner) -> bool:
-        current = runner.run(["sudo", "cat", target], check=False)
-        if current.exited == 0 and current.stdout.encode() == ca:
-            return False
-        folder = shlex.quote(str(Path(target).parent))
-        script = f"mkdir -p {folder} && cat > {shlex.quote(target)}"
-        runner.run_with_input(["sudo", "sh", "-c", script], [ca])
-        return True
+        out = runner.run_with_input(trust_command(address), [ca]).stdout.split()
+        return out[-1:] == ["changed"]
 
     return any(in_parallel(trust, runners))
 
 
-def _ensure_object(lead: Runner, kind: str, command: str, content: bytes) -> str:
-    """A Swarm secret or config with this content (created once, named by its hash)."""
+def _ensure_object(lead: Runner, command: str, kind: str, content: bytes) -> str:
+    """A Swarm secret or config with this content (created once, named by its hash).
+
+    The content goes on stdin: `docker secret create NAME -` keeps it out of argv.
+    """
     name = object_name(kind, content)
     names = lead.run(["docker", command, "ls", "--format", "{{.Name}}"]).stdout.split()
     if name not in names:
@@ -154,66 +251,120 @@ def _ensure_object(lead: Runner, kind: str, command: str, content: bytes) -> str
     return name
 
 
-def ensure_registry(
-    lead: Runner, workdir: Path, image: str, node_hostname: str, address_ip: str
-) -> tuple[RegistryInfo, bool]:
-    """The registry service on `node_hostname`, answering, with the lead logged in."""
-    folder = workdir / "registry"
-    address = f"{address_ip}:{PORT}"
-    secret_files = {
-        "registry.crt": folder / "server.crt",
-        "registry.key": folder / "server.key",
-        "registry.htpasswd": folder / "htpasswd",
-    }
-    wanted = {
-        target: _ensure_object(lead, target.split(".")[1], "secret", path.read_bytes())
-        for target, path in secret_files.items()
-    }
-    config = _ensure_object(lead, "config", "config", registry_config().encode())
+def _remove_unused(lead: Runner, command: str, keep: set[str]) -> None:
+    """Secrets and configs of an earlier registry service, now referenced by nothing."""
+    names = lead.run(["docker", command, "ls", "--format", "{{.Name}}"]).stdout.split()
+    stale = [n for n in names if n.startswith(f"{SERVICE}-") and n not in keep]
+    if stale:
+        # Swarm refuses to remove one still in use; that one is left for the next run.
+        lead.run(["docker", command, "rm", *stale], check=False)
+
+
+def _service_matches(
+    lead: Runner, image: str, node_hostname: str, secret_names: dict[str, str], config: str
+) -> bool | None:
+    """None when there is no registry service; else whether it is exactly this one."""
     found = lead.run(
         ["docker", "service", "inspect", "--format", "{{json .Spec}}", SERVICE], check=False
     )
-    changed = True
-    if found.exited == 0:
-        task = json.loads(found.stdout)["TaskTemplate"]["ContainerSpec"]
-        have = sorted(s["SecretName"] for s in task.get("Secrets") or [])
-        configs = [c["ConfigName"] for c in task.get("Configs") or []]
-        if (
-            task["Image"].split("@")[0] == image
-            and have == sorted(wanted.values())
-            and (configs == [config])
-        ):
-            changed = False
-        else:
-            lead.run(["docker", "service", "rm", SERVICE])
-    if changed:
-        lead.run(service_command(image, node_hostname, wanted, config))
-    ca = ca_path(workdir, address)
-    probe = [
-        "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca,
-        f"https://{address}/v2/",
-    ]  # fmt: skip
-    poll_until(
-        lambda: lead.run(probe, check=False).stdout.strip() == "401",
-        timeout=120,
-        interval=1.0,
-        what=f"the cluster registry at {address} answering",
+    if found.exited != 0:
+        return None
+    spec = json.loads(found.stdout)
+    task = spec["TaskTemplate"]["ContainerSpec"]
+    placement = spec["TaskTemplate"].get("Placement") or {}
+    have_secrets = {s["File"]["Name"]: s["SecretName"] for s in task.get("Secrets") or []}
+    have_configs = [c["ConfigName"] for c in task.get("Configs") or []]
+    ports = [
+        (p.get("TargetPort"), p.get("PublishedPort"))
+        for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+    ]
+    return (
+        task["Image"].split("@")[0] == image
+        and have_secrets == secret_names
+        and have_configs == [config]
+        and placement.get("Constraints") == [f"node.hostname=={node_hostname}"]
+        and ports == [(PORT, PORT)]
     )
+
+
+def _wait_ready(lead: Runner, address: str) -> None:
+    def answers() -> bool:
+        return lead.run(probe_command(address), check=False).stdout.strip() == "401"
+
+    try:
+        poll_until(
+            answers,
+            timeout=READY_TIMEOUT,
+            interval=1.0,
+            what=f"the cluster registry at https://{address}/v2/ answering 401",
+        )
+    except WaitTimeout as exc:
+        tasks = lead.run(tasks_command(), check=False).stdout.strip() or "no tasks"
+        raise WaitTimeout(
+            f"{exc.message}; its tasks:\n{tasks}",
+            hint=f"`docker service logs {SERVICE}` on the lead manager shows why",
+        ) from exc
+
+
+def ensure_registry(
+    lead: Runner, workdir: Path, image: str, node_hostname: str, address_ip: str
+) -> tuple[RegistryInfo, bool]:
+    """The registry service on `node_hostname`, answering, with the lead logged in.
+
+    Self-contained, so that any order of steps works: it makes the files if missing and
+    trusts the CA on the lead (its own probe and login verify TLS). The service is left
+    alone when it runs this image with these secrets and config; otherwise it is
+    replaced (the named volume keeps the images). `image` must be on `node_hostname`'s
+    engine already. It then waits until an anonymous `GET /v2/` gets 401 (up, TLS good,
+    auth enforced) and logs the lead in, so `--with-registry-auth` has credentials.
+    """
+    folder = registry_dir(workdir)
+    address = f"{address_ip}:{PORT}"
+    changed = ensure_registry_files(workdir, address_ip)
+    changed = trust_on_nodes([lead], workdir, address) or changed
+    secret_files = {
+        CERT_SECRET: folder / "server.crt",
+        KEY_SECRET: folder / "server.key",
+        HTPASSWD_SECRET: folder / "htpasswd",
+    }
+    wanted = {
+        target: _ensure_object(lead, "secret", target.split(".")[1], path.read_bytes())
+        for target, path in secret_files.items()
+    }
+    config = _ensure_object(lead, "config", "config", registry_config().encode())
+    matches = _service_matches(lead, image, node_hostname, wanted, config)
+    if not matches:
+        if matches is False:
+            lead.run(["docker", "service", "rm", SERVICE])
+        # A replaced task may still hold port 5000 for a moment; Swarm restarts the new
+        # one until it binds, and the wait below covers that.
+        lead.run(service_command(image, node_hostname, wanted, config))
+        _remove_unused(lead, "secret", set(wanted.values()))
+        _remove_unused(lead, "config", {config})
+        changed = True
+    _wait_ready(lead, address)
     password = (folder / "password").read_bytes()
     lead.run_with_input(login_command(address, USERNAME), [password])
     return RegistryInfo(address, USERNAME), changed
 
 
 def push_image(engine: docker.DockerClient, lead: Runner, local_ref: str, target_ref: str) -> bool:
-    """Streams the bastion's image to the lead and pushes it; False when already pushed.
+    """The bastion's image `local_ref` in the registry as `target_ref`; False when it was.
 
-    Pushed tags are content hashes, so the lead holding `target_ref` means the registry
-    got it from this very lead.
+    The registry itself is asked (with the lead's login), not the lead's engine: a push
+    cut off midway leaves the image on the lead but not in the registry. Callers tag
+    by content, so the registry holding `target_ref` means it holds this image. The
+    image is streamed to the lead over SSH (`docker save` into `docker load`) only
+    when the lead lacks it, then tagged and pushed from there.
     """
-    if lead.run(["docker", "image", "inspect", target_ref], check=False).exited == 0:
+    if lead.run(manifest_command(target_ref), check=False).exited == 0:
         return False
     image = engine.images.get(local_ref)
-    lead.run_with_input(["docker", "load", "-q"], image.save(chunk_size=1 << 20, named=False))
-    lead.run(["docker", "tag", str(image.id), target_ref])
+    image_id = str(image.id)
+    if lead.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", image_id], check=False
+    ).exited:
+        lead.run_with_input(["docker", "load", "-q"], image.save(chunk_size=1 << 20, named=False))
+    lead.run(["docker", "tag", image_id, target_ref])
     lead.run(["docker", "push", "--quiet", target_ref])
     return True
