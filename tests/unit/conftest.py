@@ -18,6 +18,12 @@ def hermetic_home(
     monkeypatch.setenv("CLOUDHP_HOME", str(home / "cloudhp"))
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(home / "no-clouds.yaml"))
     monkeypatch.setenv("CLOUDHP_CLOUDS_YAML", str(home / "no-clouds.yaml"))
+    # openstacksdk computes its clouds.yaml search path when it is imported, from the
+    # real home: point it at the temporary one too.
+    from openstack.config import loader
+
+    monkeypatch.setattr(loader, "CONFIG_FILES", [str(home / ".config/openstack/clouds.yaml")])
+    monkeypatch.setattr(loader, "SECURE_FILES", [str(home / ".config/openstack/secure.yaml")])
     for name in list(os.environ):
         if name.startswith("OS_") and name != "OS_CLIENT_CONFIG_FILE":
             monkeypatch.delenv(name)
