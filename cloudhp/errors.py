@@ -21,6 +21,7 @@ class ExitStatus(IntEnum):
     ENVIRONMENT = 5
     REMOTE = 6
     TIMEOUT = 7
+    DEPLOY_FAILED = 8
     INTERNAL = 70  # a bug in cloudhp (EX_SOFTWARE); the traceback is saved
     INTERRUPTED = 130
 
@@ -95,6 +96,13 @@ class HostKeyMismatch(CloudhpError):
 
 class WaitTimeout(CloudhpError):
     exit_status = ExitStatus.TIMEOUT
+
+
+class DeployFailed(CloudhpError):
+    """A service's new tasks never became healthy: Swarm rolled the update back (the
+    previous version keeps serving) or, for a new service, the wait ran out."""
+
+    exit_status = ExitStatus.DEPLOY_FAILED
 
 
 class QuotaTooSmall(CloudhpError):

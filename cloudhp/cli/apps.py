@@ -18,6 +18,13 @@ from cloudhp.cli.output import emit, output_option, reporter_for
 from cloudhp.errors import UsageError
 
 NAME_HELP = "cluster name [default: the current cluster]"
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="seconds to wait for every service to run healthy",
+)
 
 
 def _files(name: str | None) -> state.ClusterFiles:
@@ -38,9 +45,16 @@ def _render_deploy(output: str, data: dict[str, Any]) -> None:
 @click.argument("compose_file", type=click.Path(path_type=Path))
 @click.option("--project", help="project name [default: the file's `name:`, else its directory]")
 @click.option("--name", "cluster", help=NAME_HELP)
+@TIMEOUT_OPTION
 @output_option
-def deploy(compose_file: Path, project: str | None, cluster: str | None, output: str) -> None:
-    """Build, push and deploy a compose stack; print each service's URL."""
+def deploy(
+    compose_file: Path, project: str | None, cluster: str | None, timeout: float, output: str
+) -> None:
+    """Build, push and deploy a compose stack; print each service's URL.
+
+    Exits 8 when new tasks do not become healthy in time: the update is rolled back
+    and the previous version keeps serving.
+    """
     from cloudhp.apps.compose import load_compose
     from cloudhp.flows.deploy import deploy_application
     from cloudhp.flows.nodes import open_nodes
@@ -48,7 +62,9 @@ def deploy(compose_file: Path, project: str | None, cluster: str | None, output:
 
     app = load_compose(compose_file, project)  # checked before anything is touched
     with open_nodes(_files(cluster)) as nodes:
-        report = deploy_application(nodes, app, local_engine(), reporter_for(output))
+        report = deploy_application(
+            nodes, app, local_engine(), reporter_for(output), timeout=timeout
+        )
     _render_deploy(output, report.to_dict())
 
 
@@ -72,12 +88,14 @@ def _definition_command(update: bool) -> Any:
     @click.option("--health-path")
     @click.option("--env", multiple=True, help="NAME=VALUE (repeatable)")
     @click.option("--name", "cluster", help=NAME_HELP)
+    @TIMEOUT_OPTION
     @output_option
     def command(
         service_name: str,
         definition: Path | None,
         project: str,
         cluster: str | None,
+        timeout: float,
         output: str,
         **flags: Any,
     ) -> None:
@@ -102,7 +120,13 @@ def _definition_command(update: bool) -> Any:
                     hint=f"use `cloudhp service {'create' if update else 'update'}`",
                 )
             report = deploy_application(
-                nodes, app, local_engine(), reporter_for(output), prune=False, force=update
+                nodes,
+                app,
+                local_engine(),
+                reporter_for(output),
+                prune=False,
+                force=update,
+                timeout=timeout,
             )
         _render_deploy(output, report.to_dict())
 

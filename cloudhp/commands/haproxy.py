@@ -42,6 +42,11 @@ STATS_PORT = 8404
 """Stats page and Prometheus metrics; not published, so only the overlay network
 (the cluster) reaches it."""
 
+CONFIG_HEADER = "X-Cloudhp-Config"
+"""`/healthz` answers with the digest of the configuration the answering worker loaded,
+so each ingress node reports what it really runs (not what its file says)."""
+_DIGEST_SLOT = "@CONFIG_DIGEST@"
+
 MAX_NAME = 32
 MAX_SLOTS = 1000
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
@@ -208,7 +213,8 @@ frontend stats
 frontend http
     bind :80
     http-request disable-l7-retry if !{{ method {" ".join(IDEMPOTENT_METHODS)} }}
-    http-request return status 200 content-type text/plain string "ok\\n" if {{ path /healthz }}
+    http-request return status 200 content-type text/plain string "ok\\n" \
+hdr {CONFIG_HEADER} {_DIGEST_SLOT} if {{ path /healthz }}
 """
 
 
@@ -253,24 +259,33 @@ def _fallback(cluster: str) -> list[str]:
 
 
 def ingress_config(cluster: str, routes: Sequence[Route]) -> str:
-    """The whole HAProxy configuration for `cluster` serving `routes` (any order)."""
+    """The whole HAProxy configuration for `cluster` serving `routes` (any order).
+
+    The text carries its own digest (computed with a placeholder in its place), which
+    `/healthz` returns in `CONFIG_HEADER`.
+    """
     _check_cluster(cluster)
     ordered = _check_routes(routes)
     lines = [*_frontend_rules(ordered)]
     for r in ordered:
         lines += _backend(r)
     lines += _fallback(cluster)
-    return _GLOBAL + "\n".join(lines) + "\n"
-
-
-def haproxy_config(cluster: str) -> str:
-    """The default ingress (no routes): kept for callers written before routes."""
-    return ingress_config(cluster, ())
+    text = _GLOBAL + "\n".join(lines) + "\n"
+    return text.replace(_DIGEST_SLOT, config_digest(text))
 
 
 def config_digest(text: str) -> str:
     """A short content hash, for reporting which configuration a node runs."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+_EMBEDDED = re.compile(rf"\bhdr {CONFIG_HEADER} ([0-9a-f]{{12}})\b")
+
+
+def embedded_digest(text: str) -> str | None:
+    """The digest an `ingress_config` text reports once loaded (None: not one of ours)."""
+    found = _EMBEDDED.search(text)
+    return found.group(1) if found else None
 
 
 def service_command(image: str, network: str) -> list[str]:

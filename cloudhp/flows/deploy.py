@@ -36,6 +36,7 @@ class DeployReport:
     services: list[dict[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     phases: list[dict[str, object]] = field(default_factory=list)
+    ingress: dict[str, str | None] = field(default_factory=dict)  # node: config digest
 
     @property
     def changed(self) -> bool:
@@ -49,6 +50,7 @@ class DeployReport:
             "services": self.services,
             "warnings": self.warnings,
             "phases": self.phases,
+            "ingress": self.ingress,
         }
 
 
@@ -70,12 +72,15 @@ def ensure_cluster_registry(
     return info, changed or made
 
 
-def apply_cluster_routes(nodes: ClusterNodes) -> bool:
-    """Routes for every service cloudhp runs on the cluster, on every ingress node."""
+def apply_cluster_routes(nodes: ClusterNodes) -> tuple[bool, dict[str, str | None]]:
+    """Routes for every service cloudhp runs on the cluster, on every ingress node;
+    whether any node changed, and the configuration digest each then reports."""
     lead = nodes.runner(nodes.lead)
     routes = [r for r in (s.route() for s in services.running_services(lead)) if r is not None]
     text = ingress_config(nodes.files.name, routes)
-    return ingress.apply_routes([nodes.runner(n) for n in nodes.ingress_nodes], text)
+    runners = {n.name: nodes.runner(n) for n in nodes.ingress_nodes}
+    changed = ingress.apply_routes(list(runners.values()), text)
+    return changed, ingress.wait_until_served(runners, text)
 
 
 def url_of(nodes: ClusterNodes, public_name: str) -> str:
@@ -105,10 +110,13 @@ def deploy_application(
     *,
     prune: bool = True,
     force: bool = False,
+    timeout: float = 300.0,
 ) -> DeployReport:
     """Deploys `app`; with `prune`, services of the project absent from it are removed.
 
-    `force` replaces the tasks even when nothing changed (`service update`).
+    `force` replaces the tasks even when nothing changed (`service update`). Raises
+    DeployFailed when new tasks do not become healthy within `timeout` seconds (an
+    update is then rolled back by Swarm, and the previous version keeps serving).
     """
     report = DeployReport(nodes.files.name, app.project, warnings=list(app.warnings))
     for warning in app.warnings:
@@ -121,6 +129,7 @@ def deploy_application(
     wanted = service_spec_hashes(app, refs, nodes.ingress_network)
     with reporter.phase("stack") as ph:
         running = {s.swarm_name: s for s in services.running_services(lead, app.project)}
+        marks = {name: r.update_started for name, r in running.items()}
         stale = {n for n, h in wanted.items() if n not in running or running[n].spec_hash != h}
         extra = set(running) - set(wanted) if prune else set()
         if stale or extra:
@@ -134,9 +143,9 @@ def deploy_application(
         else:
             reporter.step("every service already runs its current spec: no changes")
     with reporter.phase("converge"):
-        services.wait_converged(lead, sorted(wanted))
+        services.wait_converged(lead, sorted(wanted), timeout, marks)
     with reporter.phase("routes") as ph:
-        ph.changed = apply_cluster_routes(nodes)
+        ph.changed, report.ingress = apply_cluster_routes(nodes)
     routed = [s for s in app.services if s.routed]
     with reporter.phase("verify"):
         wait_for_urls([url_of(nodes, s.public_name) for s in routed])

@@ -25,12 +25,34 @@ from cloudhp.steps.registry import RegistryInfo, push_image
 BUILD_REPOSITORY = "cloudhp-build"
 
 
-def declares_base_arg(dockerfile: Path) -> bool:
-    """Whether the Dockerfile takes `ARG BASE`, the local Debian base cloudhp passes
-    (no registry: `FROM debian:bookworm` cannot be pulled here)."""
-    if not dockerfile.exists():
-        return False
-    return re.search(r"(?mi)^\s*ARG\s+BASE\b", dockerfile.read_text()) is not None
+DEBIAN_TAGS = ("debian:bookworm", "debian:bookworm-slim", "debian:12", "debian:12-slim")
+"""Tags a user's Dockerfile may start from that the local Debian base stands in for:
+no registry is reachable here, so `FROM debian:bookworm` could not be pulled."""
+_FROM = re.compile(r"(?mi)^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)")
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """The images a Dockerfile's FROM lines name, in order (stages included)."""
+    if not dockerfile.is_file():
+        return []
+    return _FROM.findall(dockerfile.read_text())
+
+
+def provide_debian_tags(
+    engine: docker.DockerClient, wanted: list[str], reporter: Reporter
+) -> list[str]:
+    """Tag the local Debian base as each Debian bookworm tag in `wanted` that the
+    engine lacks; the tags made. An engine that has the real image keeps it."""
+    made: list[str] = []
+    for ref in dict.fromkeys(r.removeprefix("docker.io/library/") for r in wanted):
+        if ref not in DEBIAN_TAGS or local_image(engine, ref) is not None:
+            continue
+        base = ensure_base(engine, reporter)
+        repository, tag = ref.split(":")
+        base.tag(repository, tag)
+        reporter.step(f"{ref} cannot be pulled here: tagged the local Debian base as {ref}")
+        made.append(ref)
+    return made
 
 
 def build_service(
@@ -39,15 +61,13 @@ def build_service(
     assert service.build is not None
     build = service.build
     dockerfile = build.dockerfile or "Dockerfile"
-    args = dict(build.args)
-    if "BASE" not in args and declares_base_arg(build.context / dockerfile):
-        args["BASE"] = str(ensure_base(engine, reporter).tags[0])
+    provide_debian_tags(engine, base_images(build.context / dockerfile), reporter)
     reporter.step(f"building {service.public_name} from {build.context}")
     try:
         image, _ = engine.images.build(
             path=str(build.context),
             dockerfile=dockerfile,
-            buildargs=args,
+            buildargs=dict(build.args),
             tag=f"{BUILD_REPOSITORY}/{service.public_name}:latest",
             rm=True,
             forcerm=True,

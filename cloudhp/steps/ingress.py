@@ -25,20 +25,24 @@ import shlex
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cloudhp.commands.haproxy import (
     CONFIG_DIR,
     CONFIG_FILE,
+    CONFIG_HEADER,
     HOST_DIR,
     SERVER_STATE_FILE,
     SERVICE,
     STATS_SOCKET,
+    embedded_digest,
     ingress_config,
     service_command,
 )
 from cloudhp.context import ClusterContext
 from cloudhp.errors import CloudhpError, WaitTimeout
+from cloudhp.polling import poll
+from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.runner import Runner
 from cloudhp.steps.servers import Node
 
@@ -260,6 +264,42 @@ def apply_routes(runners: Sequence[Runner], text: str, timeout: float = 60.0) ->
     for runner, containers, previous in staged:
         _reload(runner, containers, previous, timeout)
     return bool(staged)
+
+
+def served_digest(runner: Runner) -> str | None:
+    """The digest of the configuration this node's HAProxy answers with, asked on the
+    node itself (a new connection, so a new worker after a reload); None when it does
+    not answer or runs a configuration that reports none."""
+    argv = ["curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "3"]
+    probe = runner.run([*argv, "http://127.0.0.1/healthz"], check=False)
+    prefix = CONFIG_HEADER.lower() + ":"
+    for line in probe.stdout.splitlines():
+        if line.lower().startswith(prefix):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def wait_until_served(
+    runners: Mapping[str, Runner], text: str, timeout: float = 60.0
+) -> dict[str, str | None]:
+    """Until every ingress node (by name) reports the digest of `text`; what each
+    reported, by name."""
+    wanted = embedded_digest(text)
+    names = sorted(runners)
+
+    def ask() -> dict[str, str | None]:
+        return dict(
+            zip(names, in_parallel(served_digest, [runners[n] for n in names]), strict=True)
+        )
+
+    return poll(
+        ask,
+        lambda seen: all(d == wanted for d in seen.values()),
+        timeout=timeout,
+        interval=0.5,
+        what=f"every ingress node serving configuration {wanted}",
+        hint="`docker logs` of cloudhp-ingress on the node that lags says why",
+    )
 
 
 def ensure_floating_ip(ctx: ClusterContext, node: Node) -> tuple[str, bool]:

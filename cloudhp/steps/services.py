@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudhp.commands.haproxy import Route
-from cloudhp.errors import CloudhpError, NotFoundError
+from cloudhp.errors import DeployFailed, NotFoundError, WaitTimeout
 from cloudhp.polling import poll
 from cloudhp.remote.runner import Runner
 
@@ -31,6 +31,7 @@ class Running:
     replicas: int | None  # None: global mode
     update_state: str  # completed, updating, paused, rollback_completed, ... or ""
     update_message: str
+    update_started: str  # when the last update began ("" when there was none)
     memory_reservation_mb: int | None
     memory_limit_mb: int | None
 
@@ -76,6 +77,7 @@ def parse_service(doc: dict[str, Any]) -> Running:
         replicas=(mode.get("Replicated") or {}).get("Replicas") if "Replicated" in mode else None,
         update_state=str(update.get("State", "")),
         update_message=str(update.get("Message", "")),
+        update_started=str(update.get("StartedAt", "")),
         memory_reservation_mb=_mib((resources.get("Reservations") or {}).get("MemoryBytes")),
         memory_limit_mb=_mib((resources.get("Limits") or {}).get("MemoryBytes")),
     )
@@ -123,34 +125,98 @@ def deploy_stack(lead: Runner, project: str, text: str, prune: bool) -> None:
     lead.run_with_input([*argv, "--compose-file", "-", project], [text.encode()])
 
 
-def wait_converged(lead: Runner, swarm_names: Sequence[str], timeout: float = 300.0) -> None:
+def failure_detail(lead: Runner, swarm_name: str, lines: int = 10) -> str:
+    """The service's tasks that did not run, with their errors, and the last lines of
+    every task's log: what a user needs to see why a deploy failed."""
+    tasks = lead.run(
+        [
+            "docker", "service", "ps", "--no-trunc", "--filter", "desired-state=shutdown",
+            "--format", "{{.Name}}@{{.Node}} {{.CurrentState}} {{.Error}}", swarm_name,
+        ],
+        check=False,
+    ).stdout.strip()  # fmt: skip
+    logs = lead.run(logs_command(swarm_name, None, lines, False), check=False)
+    tail = (logs.stdout + logs.stderr).strip()
+    return (
+        f"tasks that stopped:\n{tasks or '(none)'}\n"
+        f"last {lines} log lines of each task:\n{tail or '(none)'}"
+    )
+
+
+def update_marks(lead: Runner, swarm_names: Sequence[str]) -> dict[str, str]:
+    """When each service's last update began: a later wait counts a rollback as this
+    deploy's failure only when it belongs to a newer update than these."""
+    return {
+        s.swarm_name: s.update_started
+        for s in running_services(lead)
+        if s.swarm_name in swarm_names
+    }
+
+
+def wait_converged(
+    lead: Runner,
+    swarm_names: Sequence[str],
+    timeout: float = 300.0,
+    marks: dict[str, str] | None = None,
+) -> None:
     """Until every service runs all its tasks and no update is in flight.
 
+    `marks` (from `update_marks` before acting) tell an update rolled back now from
+    one rolled back before; without them, only updates begun after this call count.
+
     Raises:
-        CloudhpError: an update was rolled back (the new tasks failed their health
-            checks) or paused; the Swarm's message is included.
+        DeployFailed: an update was rolled back or paused (its new tasks failed their
+            health checks: the previous version serves), or a service still lacked
+            tasks when `timeout` ran out; the message names the service and holds its
+            stopped tasks and their last log lines.
     """
     names = list(swarm_names)
+    before = update_marks(lead, names) if marks is None else marks
 
     def look() -> tuple[dict[str, tuple[int, int]], list[Running]]:
         current = [s for s in running_services(lead) if s.swarm_name in names]
         for service in current:
-            if service.update_state in ROLLED_BACK or service.update_state == "paused":
-                raise CloudhpError(
+            fresh = service.update_started != before.get(service.swarm_name, "")
+            failed = service.update_state in ROLLED_BACK or service.update_state == "paused"
+            if fresh and failed:
+                raise DeployFailed(
                     f"the update of {service.public_name} was {service.update_state}: "
-                    f"{service.update_message}",
-                    hint=f"`cloudhp logs {service.public_name}` shows why its new tasks failed",
+                    f"{service.update_message}; the previous version keeps serving\n"
+                    + failure_detail(lead, service.swarm_name),
+                    hint=f"`cloudhp logs {service.public_name}` shows its tasks' whole logs",
                 )
         return task_counts(lead, names), current
 
     def done(state: tuple[dict[str, tuple[int, int]], list[Running]]) -> bool:
         counts, current = state
-        settled = all(s.update_state in ("", "completed") for s in current)
+        settled = all(
+            s.update_state in ("", "completed") or s.update_started == before.get(s.swarm_name, "")
+            for s in current
+        )
         return settled and all(
             name in counts and counts[name][0] == counts[name][1] for name in names
         )
 
-    poll(look, done, timeout=timeout, interval=2.0, what=f"services {', '.join(names)} converging")
+    try:
+        poll(
+            look,
+            done,
+            timeout=timeout,
+            interval=2.0,
+            what=f"services {', '.join(names)} converging",
+        )
+    except WaitTimeout:
+        counts = task_counts(lead, names)
+        lagging = [n for n in names if n not in counts or counts[n][0] != counts[n][1]] or names
+        details = "\n".join(
+            f"{n}: {counts.get(n, (0, 0))[0]}/{counts.get(n, (0, 0))[1]} tasks running\n"
+            + failure_detail(lead, n)
+            for n in lagging
+        )
+        raise DeployFailed(
+            f"services did not converge within {timeout:.0f}s: {', '.join(lagging)}\n{details}",
+            hint="`cloudhp services` shows their state; `cloudhp logs SERVICE` their logs",
+        ) from None
 
 
 def remove_services(lead: Runner, swarm_names: Sequence[str]) -> None:

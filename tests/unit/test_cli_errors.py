@@ -18,7 +18,8 @@ from cloudhp.errors import ExitStatus, RemoteCommandError
 def test_exit_statuses_are_the_documented_ones() -> None:
     assert {s.name: int(s) for s in ExitStatus} == {
         "OK": 0, "ERROR": 1, "USAGE": 2, "NOT_FOUND": 3, "CONFLICT": 4, "ENVIRONMENT": 5,
-        "REMOTE": 6, "TIMEOUT": 7, "INTERNAL": 70, "INTERRUPTED": 130,
+        "REMOTE": 6, "TIMEOUT": 7, "DEPLOY_FAILED": 8,
+        "INTERNAL": 70, "INTERRUPTED": 130,
     }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudhp.commands.haproxy import Route, config_digest, haproxy_config, ingress_config
+from cloudhp.commands.haproxy import Route, config_digest, embedded_digest, ingress_config
 from cloudhp.errors import UsageError
 
 HEAD = """\
@@ -57,8 +57,8 @@ frontend stats
 frontend http
     bind :80
     http-request disable-l7-retry if !{ method GET HEAD OPTIONS PUT DELETE }
-    http-request return status 200 content-type text/plain string "ok\\n" if { path /healthz }
-"""
+    http-request return status 200 content-type text/plain string "ok\\n" hdr X-Cloudhp-Config @CONFIG_DIGEST@ if { path /healthz }
+"""  # noqa: E501
 
 FALLBACK = """\
 backend fallback
@@ -70,9 +70,24 @@ API = Route("shop-api", "tasks.shop_api", 8000, health_path="/shop-api/health")
 WEB = Route("shop-web", "tasks.shop_web", 8080, hosts=("shop.example.com", "www.example.com"))
 
 
+def digested(text: str) -> str:
+    """`text` with the digest of itself (placeholder in place) where the node reports it."""
+    return text.replace("@CONFIG_DIGEST@", config_digest(text))
+
+
 def test_no_routes_serves_healthz_the_cluster_page_and_404():
-    assert ingress_config("demo", []) == HEAD + "    default_backend fallback\n" + FALLBACK
-    assert haproxy_config("demo") == ingress_config("demo", ())
+    expected = digested(HEAD + "    default_backend fallback\n" + FALLBACK)
+    assert ingress_config("demo", []) == expected
+    assert ingress_config("demo", ()) == expected
+
+
+def test_healthz_reports_a_digest_that_differs_with_every_change():
+    digests = {
+        embedded_digest(ingress_config("demo", routes)) for routes in ([], [API], [API, WEB])
+    }
+    digests.add(embedded_digest(ingress_config("other", [])))
+    assert len(digests) == 4 and None not in digests
+    assert embedded_digest("global\n    maxconn 10\n") is None
 
 
 ONE_ROUTE = """\
@@ -111,14 +126,13 @@ backend be_shop-web
 
 
 def test_one_route_matches_its_exact_first_path_segment():
-    assert ingress_config("demo", [API]) == HEAD + ONE_ROUTE + FALLBACK
+    assert ingress_config("demo", [API]) == digested(HEAD + ONE_ROUTE + FALLBACK)
 
 
 def test_two_routes_sorted_by_name_host_rules_first_default_health_path():
-    expected = HEAD + TWO_ROUTES + FALLBACK
+    expected = digested(HEAD + TWO_ROUTES + FALLBACK)
     assert ingress_config("demo", [WEB, API]) == expected
     assert ingress_config("demo", [API, WEB]) == expected  # order of the input is irrelevant
-    assert config_digest(ingress_config("demo", [WEB, API])) == config_digest(expected)
 
 
 def test_slots_size_the_server_template():

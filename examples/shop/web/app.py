@@ -1,4 +1,9 @@
-"""The shop's web app: served under CONTEXT_ROOT, asks its database for a visit count."""
+"""The shop's web app: served under CONTEXT_ROOT, counts visits in its Redis database.
+
+`<root>/allocate?mb=N` holds N MiB for a moment: a way to watch the service's memory
+limit at work (above it the kernel kills the task, Swarm starts another, and the other
+replicas keep serving meanwhile).
+"""
 
 import json
 import os
@@ -6,25 +11,36 @@ import signal
 import socket
 import sys
 import threading
-import urllib.request
+import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import redis
+
 ROOT = os.environ.get("CONTEXT_ROOT", "")
+DB = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3, socket_connect_timeout=3)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        if self.path != ROOT and not self.path.startswith(ROOT + "/"):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != ROOT and not url.path.startswith(ROOT + "/"):
             self.reply(404, {"error": f"not under {ROOT}"})
-        elif self.path == ROOT + "/healthz":
+        elif url.path == ROOT + "/healthz":
             self.reply(200, {"ok": True})
+        elif url.path == ROOT + "/allocate":
+            megabytes = int(urllib.parse.parse_qs(url.query).get("mb", ["1"])[0])
+            held = bytearray(megabytes * 1024 * 1024)
+            for offset in range(0, len(held), 4096):  # touch every page: really resident
+                held[offset] = 1
+            time.sleep(1)
+            self.reply(200, {"allocated_mb": megabytes, "hostname": socket.gethostname()})
         else:
             try:
-                with urllib.request.urlopen(os.environ["DB_URL"], timeout=3) as resp:
-                    db = json.load(resp)
-            except OSError as exc:
+                db: dict = {"visits": DB.incr("visits")}
+            except redis.RedisError as exc:
                 db = {"error": str(exc)}
             self.reply(
                 200,
