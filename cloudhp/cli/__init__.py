@@ -51,10 +51,12 @@ def _register() -> None:
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
+    from cloudhp.cli.registry import registry
 
     main.add_command(images)
     main.add_command(demo)
     main.add_command(localcloud)
+    main.add_command(registry)
     for command in (init, status, ssh, teardown, clusters, use):
         main.add_command(command)
     for command in (deploy, service, services, logs, scale, rollback, rm):

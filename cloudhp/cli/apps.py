@@ -13,22 +13,9 @@ from typing import Any
 
 import click
 
-from cloudhp import state
+from cloudhp.cli.options import cluster_option, files_of, timeout_option
 from cloudhp.cli.output import emit, output_option, reporter_for
 from cloudhp.errors import UsageError
-
-NAME_HELP = "cluster name [default: the current cluster]"
-TIMEOUT_OPTION = click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=300.0,
-    show_default=True,
-    help="seconds to wait for every service to run healthy",
-)
-
-
-def _files(name: str | None) -> state.ClusterFiles:
-    return state.cluster_files(state.resolve_name(name))
 
 
 def _render_deploy(output: str, data: dict[str, Any]) -> None:
@@ -44,8 +31,8 @@ def _render_deploy(output: str, data: dict[str, Any]) -> None:
 @click.command()
 @click.argument("compose_file", type=click.Path(path_type=Path))
 @click.option("--project", help="project name [default: the file's `name:`, else its directory]")
-@click.option("--name", "cluster", help=NAME_HELP)
-@TIMEOUT_OPTION
+@cluster_option
+@timeout_option
 @output_option
 def deploy(
     compose_file: Path, project: str | None, cluster: str | None, timeout: float, output: str
@@ -61,7 +48,7 @@ def deploy(
     from cloudhp.images.engine import local_engine
 
     app = load_compose(compose_file, project)  # checked before anything is touched
-    with open_nodes(_files(cluster)) as nodes:
+    with open_nodes(files_of(cluster)) as nodes:
         report = deploy_application(
             nodes, app, local_engine(), reporter_for(output), timeout=timeout
         )
@@ -87,8 +74,8 @@ def _definition_command(update: bool) -> Any:
     @click.option("--replicas", type=int)
     @click.option("--health-path")
     @click.option("--env", multiple=True, help="NAME=VALUE (repeatable)")
-    @click.option("--name", "cluster", help=NAME_HELP)
-    @TIMEOUT_OPTION
+    @cluster_option
+    @timeout_option
     @output_option
     def command(
         service_name: str,
@@ -109,7 +96,7 @@ def _definition_command(update: bool) -> Any:
         given = {k: v for k, v in flags.items() if v not in (None, ())}
         spec = load_definition(service_name, project, definition, given)
         app = Application(project, (spec,))
-        with open_nodes(_files(cluster)) as nodes:
+        with open_nodes(files_of(cluster)) as nodes:
             exists = any(
                 s.swarm_name == spec.swarm_name
                 for s in running_services(nodes.runner(nodes.lead), project)
@@ -144,14 +131,14 @@ service.add_command(_definition_command(update=True))
 
 @click.command()
 @click.option("--project", help="only this project's services")
-@click.option("--name", "cluster", help=NAME_HELP)
+@cluster_option
 @output_option
 def services(project: str | None, cluster: str | None, output: str) -> None:
     """Each service: image, replicas running/desired, memory, URL, update state."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.steps.services import running_services, task_counts
 
-    with open_nodes(_files(cluster)) as nodes:
+    with open_nodes(files_of(cluster)) as nodes:
         lead = nodes.runner(nodes.lead)
         found = running_services(lead, project)
         counts = task_counts(lead, [s.swarm_name for s in found])
@@ -192,7 +179,7 @@ def services(project: str | None, cluster: str | None, output: str) -> None:
 @click.option("--since", help="e.g. 10m or 2026-12-02T10:00:00")
 @click.option("--tail", type=int, help="lines per task")
 @click.option("--follow", "-f", is_flag=True)
-@click.option("--name", "cluster", help=NAME_HELP)
+@cluster_option
 def logs(
     service_name: str, since: str | None, tail: int | None, follow: bool, cluster: str | None
 ) -> None:
@@ -200,7 +187,7 @@ def logs(
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.steps.services import find_service, logs_command
 
-    files = _files(cluster)
+    files = files_of(cluster)
     with open_nodes(files) as nodes:
         found = find_service(nodes.runner(nodes.lead), service_name)
         lead = nodes.lead
@@ -221,7 +208,7 @@ def logs(
 
 @click.command()
 @click.argument("assignments", nargs=-1, required=True)
-@click.option("--name", "cluster", help=NAME_HELP)
+@cluster_option
 @output_option
 def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> None:
     """Set replicas: SERVICE=N ...; waits until they run."""
@@ -236,7 +223,7 @@ def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> Non
                 f"cannot read {item!r} as SERVICE=N", hint="e.g. `cloudhp scale shop-api=3`"
             )
         wanted[name] = int(count)
-    with open_nodes(_files(cluster)) as nodes:
+    with open_nodes(files_of(cluster)) as nodes:
         lead = nodes.runner(nodes.lead)
         targets = {find_service(lead, n).swarm_name: c for n, c in wanted.items()}
         lead.run(
@@ -248,14 +235,14 @@ def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> Non
 
 @click.command()
 @click.argument("service_name")
-@click.option("--name", "cluster", help=NAME_HELP)
+@cluster_option
 @output_option
 def rollback(service_name: str, cluster: str | None, output: str) -> None:
     """Go back to the service's previous spec (start-first, health-gated)."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.steps.services import find_service, task_counts
 
-    with open_nodes(_files(cluster)) as nodes:
+    with open_nodes(files_of(cluster)) as nodes:
         lead = nodes.runner(nodes.lead)
         found = find_service(lead, service_name)
         lead.run(["docker", "service", "rollback", "--quiet", found.swarm_name])
@@ -267,7 +254,7 @@ def rollback(service_name: str, cluster: str | None, output: str) -> None:
 @click.command()
 @click.argument("service_name", required=False)
 @click.option("--project", help="remove every service of this project")
-@click.option("--name", "cluster", help=NAME_HELP)
+@cluster_option
 @output_option
 def rm(service_name: str | None, project: str | None, cluster: str | None, output: str) -> None:
     """Remove a service (or a whole project) and its route; the rest keeps answering."""
@@ -277,7 +264,7 @@ def rm(service_name: str | None, project: str | None, cluster: str | None, outpu
 
     if bool(service_name) == bool(project):
         raise UsageError("give either SERVICE or --project P", hint="e.g. `cloudhp rm shop-api`")
-    with open_nodes(_files(cluster)) as nodes:
+    with open_nodes(files_of(cluster)) as nodes:
         lead = nodes.runner(nodes.lead)
         if service_name:
             names = [find_service(lead, service_name).public_name]

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from cloudhp import state
+from cloudhp.cli.options import NAME_HELP, files_of
 from cloudhp.cli.output import emit, output_option, reporter_for
 from cloudhp.cloud.access import auth_choice, open_cloud
 from cloudhp.cloud.credentials import read_secret
@@ -44,7 +45,7 @@ def connect_cluster(
 ) -> tuple[state.ClusterFiles, Any]:
     """The cluster named (else the current one) and a connection: the options given, else
     the way its init authenticated, else the OS_* variables."""
-    files = state.cluster_files(state.resolve_name(name))
+    files = files_of(name)
     if not (openrc or os_cloud or cloud):
         recorded = files.read_record().get("auth") or {}
         openrc = Path(recorded["openrc"]) if recorded.get("openrc") else None
@@ -109,9 +110,6 @@ def init(
     emit(output, report.to_dict(), text)
 
 
-NAME_HELP = "cluster name [default: the current cluster, see `cloudhp clusters`]"
-
-
 @click.command()
 @cloud_options
 @click.option("--name", help=NAME_HELP)
@@ -147,7 +145,7 @@ def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Open a shell on NODE (or run COMMAND there) with the cluster's key and pinned host key."""
     from cloudhp.flows.ssh import ssh_argv
 
-    argv = ssh_argv(state.cluster_files(state.resolve_name(name)), node, list(command))
+    argv = ssh_argv(files_of(name), node, list(command))
     os.execvp(argv[0], argv)
 
 

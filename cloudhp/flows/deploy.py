@@ -21,6 +21,7 @@ from cloudhp.apps.model import Application
 from cloudhp.commands.haproxy import ingress_config
 from cloudhp.commands.stack import render_stack, service_spec_hashes
 from cloudhp.flows.nodes import ClusterNodes
+from cloudhp.flows.registry import registry_address
 from cloudhp.images import ensure_images
 from cloudhp.images.transfer import load_into_node
 from cloudhp.polling import poll_until
@@ -63,7 +64,7 @@ def ensure_cluster_registry(
     image = ensure_images(engine, ["registry"], reporter)[0]
     changed = load_into_node(engine, lead, image.tag)
     changed = registry.ensure_registry_files(nodes.files.path, lead_node.private_ip) or changed
-    address = f"{lead_node.private_ip}:5000"
+    address = registry_address(nodes)
     runners = [nodes.runner(n) for n in nodes.nodes]
     changed = registry.trust_on_nodes(runners, nodes.files.path, address) or changed
     info, made = registry.ensure_registry(

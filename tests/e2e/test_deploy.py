@@ -1,11 +1,17 @@
 """`cloudhp deploy` on a localcloud cluster as a user runs it: the example shop (a web
-app built here with a database next to it), a platform-style service, routes by path,
-a zero-failure rolling update, scale, logs, rm, and the errors a user can make."""
+app built here, FROM debian:bookworm-slim, with Redis from Debian's packages next to
+it), a platform-style service, a second project, routes by path, a zero-failure rolling
+update, rollback, a failed update that keeps the old version serving, a task killed at
+its memory limit, scale without an ingress reload, logs, rm, the registry by hand, and
+the errors a user can make."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import stat
+import subprocess
 import threading
 import time
 import urllib.error
@@ -46,6 +52,67 @@ def services_by_name(cli) -> dict[str, dict]:
     return {s["name"]: s for s in cli.json("services")["services"]}
 
 
+def web_url(shop) -> str:
+    return next(s["url"] for s in shop[1]["services"] if s["name"] == "shop-web")
+
+
+class Load:
+    """Steady GETs on `url` from a thread while a block runs: what a visitor sees.
+
+    Bounded: at most `limit` requests, and it stops when the block ends.
+    """
+
+    def __init__(self, url: str, limit: int = 3000) -> None:
+        self.url = url
+        self.limit = limit
+        self.failures: list[str] = []
+        self.answers: list[dict] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        for _ in range(self.limit):
+            if self._done.is_set():
+                return
+            try:
+                status, body = get(self.url)
+                if status != 200:
+                    self.failures.append(f"{status} {body[:80]!r}")
+                else:
+                    self.answers.append(json.loads(body))
+            except OSError as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.02)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(2)
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def versions(self) -> set[str]:
+        return {a["version"] for a in self.answers}
+
+
+def on_node(cli, node: str, script: str) -> str:
+    result = cli.run("ssh", node, "--", "sh", "-c", shlex.quote(script))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def ingress_loads(cli) -> int:
+    """How many times the manager's HAProxy master has loaded a configuration."""
+    script = (
+        "docker logs $(docker ps -q --filter label=com.docker.swarm.service.name=cloudhp-ingress)"
+        " 2>&1 | grep -c 'Loading success'"
+    )
+    return int(on_node(cli, "manager-1", script).strip())
+
+
 def test_bare_status_after_init_uses_the_current_cluster(cli, cluster):
     status = cli.json("status")
     assert status["cluster"] == CLUSTER
@@ -72,6 +139,11 @@ def test_deploy_serves_the_app_under_its_context_root_with_its_database(cli, sho
     on_worker = cli.run("ssh", "worker-1", "--", "docker", "ps", "--format", "{{.Image}}")
     assert on_worker.returncode == 0, on_worker.stderr
     assert ":5000/shop/" in on_worker.stdout
+    # Every ingress node reports the configuration deploy made, and serves it.
+    digests = set(doc["ingress"].values())
+    assert len(digests) == 1 and None not in digests
+    with urllib.request.urlopen(base + "healthz", timeout=10) as resp:
+        assert resp.headers["X-Cloudhp-Config"] in digests
 
 
 def test_deploying_the_same_file_again_changes_nothing(cli, shop):
@@ -92,40 +164,46 @@ def test_services_lists_replicas_memory_urls_and_state(cli, shop):
 
 
 def test_a_changed_environment_rolls_out_with_zero_failed_requests(cli, shop):
-    copy, doc = shop
-    url = next(s["url"] for s in doc["services"] if s["name"] == "shop-web")
+    copy, _ = shop
     compose = copy / "docker-compose.yml"
     compose.write_text(compose.read_text().replace("VERSION=1", "VERSION=2"))
-    failures: list[str] = []
-    versions: set[str] = set()
-    done = threading.Event()
-
-    def load() -> None:
-        for _ in range(3000):  # bounded: at most 3000 requests, stops with the deploy
-            if done.is_set():
-                return
-            try:
-                status, body = get(url)
-                if status != 200:
-                    failures.append(f"{status} {body[:80]!r}")
-                else:
-                    versions.add(json.loads(body)["version"])
-            except OSError as exc:
-                failures.append(repr(exc))
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=load)
-    thread.start()
-    try:
+    with Load(web_url(shop)) as load:
         result = cli.json("deploy", str(compose))
-    finally:
-        time.sleep(2)
-        done.set()
-        thread.join()
     assert result["changed"] is True
-    assert failures == []
-    assert versions == {"1", "2"}
-    assert json.loads(get(url)[1])["version"] == "2"
+    assert load.failures == []
+    assert load.versions == {"1", "2"}
+    assert json.loads(get(web_url(shop))[1])["version"] == "2"
+
+
+def test_rollback_returns_to_the_previous_version_with_zero_failed_requests(cli, shop):
+    with Load(web_url(shop)) as load:
+        done = cli.json("rollback", "shop-web")
+    assert done["rolled_back"] == "shop-web"
+    assert load.failures == []
+    assert json.loads(get(web_url(shop))[1])["version"] == "1"
+    assert services_by_name(cli)["shop-web"]["update_state"] == "rollback_completed"
+
+
+def test_a_release_that_never_gets_healthy_fails_and_the_old_version_keeps_serving(cli, shop):
+    copy, _ = shop
+    app = copy / "web" / "app.py"
+    good = app.read_text()
+    app.write_text(good.replace('self.reply(200, {"ok": True})', 'self.reply(500, {"ok": False})'))
+    try:
+        with Load(web_url(shop)) as load:
+            result = cli.run("deploy", str(copy / "docker-compose.yml"), "--output", "json")
+    finally:
+        app.write_text(good)
+    assert result.returncode == 8, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["error"] == "DeployFailed"
+    assert "shop-web" in doc["message"] and "previous version keeps serving" in doc["message"]
+    assert "web listening on :8080" in doc["message"]  # the last lines of its tasks' logs
+    assert load.failures == []
+    assert load.versions == {"1"}
+    web = services_by_name(cli)["shop-web"]
+    assert (web["running"], web["desired"]) == (2, 2)
+    assert web["update_state"] == "rollback_completed" and web["last_error"]
 
 
 def test_logs_prefix_each_line_with_task_and_node(cli, shop):
@@ -139,10 +217,102 @@ def test_logs_prefix_each_line_with_task_and_node(cli, shop):
     assert {p.split("@")[1] for p in prefixes} == {"dep-manager-1", "dep-worker-1"}
 
 
-def test_scale_sets_the_replicas(cli, shop):
+def test_a_task_over_its_memory_limit_is_killed_and_replaced_while_siblings_serve(cli, shop):
+    url = web_url(shop)
+    with Load(url) as load:
+        request = urllib.request.Request(url + "allocate?mb=300", method="POST")
+        try:  # 300 MiB against a 128 MiB limit: the kernel kills the task mid-request
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            status = 0
+        assert status != 200
+        time.sleep(5)
+    assert load.failures == []
+    out = on_node(
+        cli, "manager-1",
+        "docker service ps shop_web --no-trunc --format '{{.CurrentState}} {{.Error}}'",
+    )  # fmt: skip
+    assert "exit (137)" in out, out
+    web = services_by_name(cli)["shop-web"]
+    assert (web["running"], web["desired"]) == (2, 2)
+
+
+def test_scale_1_to_3_is_answered_by_three_tasks_without_reloading_the_ingress(cli, shop):
+    cli.json("scale", "shop-web=1")
+    loads = ingress_loads(cli)
     cli.json("scale", "shop-web=3")
     web = services_by_name(cli)["shop-web"]
     assert (web["running"], web["desired"]) == (3, 3)
+    hostnames: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(hostnames) < 3 and time.monotonic() < deadline:
+        status, body = get(web_url(shop))
+        assert status == 200
+        hostnames.add(json.loads(body)["hostname"])
+    assert len(hostnames) == 3
+    assert ingress_loads(cli) == loads  # the new tasks filled template slots: no reload
+
+
+def test_a_second_project_runs_beside_the_first_and_goes_with_rm_project(cli, shop, images):
+    blog = shop[0].parent / "blog"
+    blog.mkdir()
+    compose = blog / "compose.yaml"
+    compose.write_text(
+        "services:\n"
+        "  front:\n"
+        f"    image: {images['sampleapp'].tag}\n"
+        "    expose: ['8080']\n"
+        "    x-cloudhp: {health: /healthz}\n"
+    )
+    doc = cli.json("deploy", str(compose))
+    assert doc["project"] == "blog"  # no `name:`: the directory names the project
+    (front,) = doc["services"]
+    assert front["name"] == "blog-front"
+    answer = json.loads(get(front["url"] + "x")[1])
+    assert answer["context_root"] == "/blog-front" and answer["path"] == "/blog-front/x"
+    assert get(web_url(shop))[0] == 200
+    with Load(web_url(shop)) as load:
+        removed = cli.json("rm", "--project", "blog")
+    assert removed["removed"] == ["blog-front"]
+    assert get(front["url"])[0] == 404
+    assert load.failures == []
+    assert "blog-front" not in services_by_name(cli)
+
+
+def test_registry_info_and_login_let_a_user_push_by_hand(cli, shop, images, tmp_path):
+    info = cli.json("registry", "info")
+    assert info["repository_prefix"] == info["address"] + "/"
+    assert stat.S_IMODE(Path(info["password_file"]).stat().st_mode) == 0o600
+    password = Path(info["password_file"]).read_text()
+    env = {**cli.env, "DOCKER_CONFIG": str(tmp_path / "docker")}
+    login = subprocess.run(
+        ["cloudhp", "registry", "login", "--output", "json"], env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert password not in login.stdout + login.stderr
+    ca = Path(json.loads(login.stdout)["ca_installed"])
+    try:
+        assert ca.read_bytes() == Path(info["ca_file"]).read_bytes()
+        ref = f"{info['repository_prefix']}byhand/sampleapp:1"
+        for argv in (["docker", "tag", images["sampleapp"].tag, ref], ["docker", "push", ref]):
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stdout + done.stderr
+        # The lead (logged in by cloudhp) finds what was pushed by hand.
+        found = on_node(cli, "manager-1", f"docker manifest inspect {ref} >/dev/null && echo found")
+        assert found.strip() == "found"
+    finally:
+        subprocess.run(["docker", "rmi", f"{info['repository_prefix']}byhand/sampleapp:1"],
+                       capture_output=True)  # fmt: skip
+        logout = subprocess.run(
+            ["cloudhp", "registry", "logout", "--output", "json"], env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert logout.returncode == 0, logout.stdout + logout.stderr
+    assert not ca.exists()
 
 
 def test_platform_service_create_route_and_rm(cli, shop, images):
@@ -159,8 +329,7 @@ def test_platform_service_create_route_and_rm(cli, shop, images):
     removed = cli.json("rm", "app-api")
     assert removed["removed"] == ["app-api"]
     assert get(url)[0] == 404
-    web = next(s["url"] for s in shop[1]["services"] if s["name"] == "shop-web")
-    assert get(web)[0] == 200
+    assert get(web_url(shop))[0] == 200
 
 
 def test_a_malformed_compose_file_names_file_line_and_key_and_changes_nothing(cli, shop, tmp_path):

@@ -22,4 +22,3 @@ def test_every_stage_base_is_found_in_order(tmp_path: Path) -> None:
 
 def test_a_missing_dockerfile_names_no_base(tmp_path: Path) -> None:
     assert base_images(tmp_path / "Dockerfile") == []
-

@@ -1,8 +1,9 @@
 """The shop's web app: served under CONTEXT_ROOT, counts visits in its Redis database.
 
-`<root>/allocate?mb=N` holds N MiB for a moment: a way to watch the service's memory
-limit at work (above it the kernel kills the task, Swarm starts another, and the other
-replicas keep serving meanwhile).
+`POST <root>/allocate?mb=N` holds N MiB for a moment: a way to watch the service's
+memory limit at work (above it the kernel kills the task, Swarm starts another, and the
+other replicas keep serving meanwhile). A POST, so that the ingress never replays it on
+another task (it retries idempotent requests only).
 """
 
 import json
@@ -30,13 +31,6 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": f"not under {ROOT}"})
         elif url.path == ROOT + "/healthz":
             self.reply(200, {"ok": True})
-        elif url.path == ROOT + "/allocate":
-            megabytes = int(urllib.parse.parse_qs(url.query).get("mb", ["1"])[0])
-            held = bytearray(megabytes * 1024 * 1024)
-            for offset in range(0, len(held), 4096):  # touch every page: really resident
-                held[offset] = 1
-            time.sleep(1)
-            self.reply(200, {"allocated_mb": megabytes, "hostname": socket.gethostname()})
         else:
             try:
                 db: dict = {"visits": DB.incr("visits")}
@@ -52,6 +46,18 @@ class Handler(BaseHTTPRequestHandler):
                     "db": db,
                 },
             )
+
+    def do_POST(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != ROOT + "/allocate":
+            self.reply(404, {"error": f"POST {ROOT}/allocate?mb=N only"})
+            return
+        megabytes = int(urllib.parse.parse_qs(url.query).get("mb", ["1"])[0])
+        held = bytearray(megabytes * 1024 * 1024)
+        for offset in range(0, len(held), 4096):  # touch every page: really resident
+            held[offset] = 1
+        time.sleep(1)
+        self.reply(200, {"allocated_mb": megabytes, "hostname": socket.gethostname()})
 
     def reply(self, status: int, doc: dict) -> None:
         body = json.dumps(doc).encode() + b"\n"
