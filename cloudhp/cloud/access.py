@@ -13,7 +13,8 @@ from pathlib import Path
 from openstack.connection import Connection
 
 from cloudhp.cloud import local
-from cloudhp.cloud.credentials import authenticate, connect, resolve_auth
+from cloudhp.cloud.connect import authenticate, connect
+from cloudhp.cloud.credentials import resolve_auth
 from cloudhp.errors import UsageError
 
 

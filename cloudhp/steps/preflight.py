@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import openstack.exceptions as os_exc
 
 from cloudhp.cloud.calls import cloud_call
-from cloudhp.cloud.credentials import authenticate
+from cloudhp.cloud.connect import authenticate
 from cloudhp.context import ClusterContext, Resolved
 from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
 from cloudhp.naming import is_cluster_volume

@@ -15,14 +15,8 @@ import openstack.connection
 import pytest
 from openrc_samples import AUTH_URL_LINE, HORIZON_OPENRC, PASSWORD, PLAIN_OPENRC
 
-from cloudhp.cloud.credentials import (
-    AuthSpec,
-    Secret,
-    authenticate,
-    connect,
-    read_secret,
-    resolve_auth,
-)
+from cloudhp.cloud.connect import authenticate, connect
+from cloudhp.cloud.credentials import AuthSpec, Secret, read_secret, resolve_auth
 from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
 
 APPCRED_OPENRC = f"""\
@@ -421,7 +415,6 @@ def test_unreachable_auth_url() -> None:
 
 
 def test_every_connection_has_a_timeout_and_retries() -> None:
-    from cloudhp.cloud.credentials import AuthSpec, Secret, connect
 
     auth = AuthSpec(
         auth_type="password",
