@@ -161,6 +161,14 @@ def test_services_lists_replicas_memory_urls_and_state(cli, shop):
     assert web["update_state"] == "completed"
     assert "@sha256:" in web["image"]
     assert rows["shop-db"]["memory_limit_mb"] == 64
+    resources = json.loads(
+        on_node(
+            cli, "manager-1",
+            "docker service inspect shop_web --format '{{json .Spec.TaskTemplate.Resources}}'",
+        )
+    )  # fmt: skip
+    assert resources["Limits"]["MemoryBytes"] == 128 * 1024 * 1024
+    assert resources["Reservations"]["MemoryBytes"] == 32 * 1024 * 1024
 
 
 def test_a_changed_environment_rolls_out_with_zero_failed_requests(cli, shop):
