@@ -20,11 +20,15 @@ from cloudhp.cloud.credentials import AuthSpec, is_secret_key
 from cloudhp.errors import CloudhpError, EnvironmentProblem, UsageError
 
 # Every cloud request's timeout and retries, in one place: a hung endpoint fails the
-# step naming it; dropped or refused connections and 503 answers (keystoneauth's
-# retriable default) are retried with keystoneauth's backoff.
+# step naming it; dropped or refused connections are retried, and so are the answers
+# that say "not now" before the request was acted on (429 Too Many Requests, 502, 503,
+# 504), with keystoneauth's exponential backoff, honouring Retry-After. A 500 is not
+# retried: the cloud may have acted on the request (a POST retried after it could
+# create a second server), and the steps' read-compare-act reruns handle it instead.
 API_TIMEOUT = 60
 CONNECT_RETRIES = 3
 STATUS_CODE_RETRIES = 3
+RETRIABLE_STATUS_CODES = (429, 502, 503, 504)
 
 
 def connect(auth: AuthSpec) -> openstack.connection.Connection:
@@ -47,6 +51,7 @@ def connect(auth: AuthSpec) -> openstack.connection.Connection:
             api_timeout=API_TIMEOUT,
             connect_retries=CONNECT_RETRIES,
             status_code_retries=STATUS_CODE_RETRIES,
+            retriable_status_codes=list(RETRIABLE_STATUS_CODES),
         )
     except ks_exc.MissingRequiredOptions as exc:
         missing = ", ".join(opt.dest for opt in exc.options)
