@@ -7,6 +7,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import openstack.exceptions as os_exc
 import pytest
@@ -20,7 +21,7 @@ class _Cloud(http.server.BaseHTTPRequestHandler):
     """Keystone (discovery, tokens with a compute catalog) and Nova's server list,
     which answers with the statuses in `script` first, then 200."""
 
-    script: list[int] = []
+    script: ClassVar[list[int]] = []
     server_lists = 0
 
     def log_message(self, *args: object) -> None:
