@@ -84,13 +84,30 @@ class RemoteCommandError(CloudhpError):
         self.output = redact(output)
 
 
-class RemoteUnreachable(CloudhpError):
+class Transient:
+    """Marks a failure that may pass on its own (a cloud still answering 503 after the
+    request policy's retries, a node not reachable for a moment): `cloudhp.polling`
+    keeps trying through it until its deadline instead of failing the wait at once."""
+
+
+class CloudUnavailable(Transient, CloudhpError):
+    """The cloud answered "not now" (429, 5xx) or dropped the connection, retries spent."""
+
+
+class RemoteUnreachable(Transient, CloudhpError):
     """A node did not answer over SSH, or refused the cluster's key."""
 
     exit_status = ExitStatus.REMOTE
 
 
 class HostKeyMismatch(CloudhpError):
+    exit_status = ExitStatus.REMOTE
+
+
+class HostKeyUnpinned(CloudhpError):
+    """No key is pinned for a node's address, or the pins came from another server:
+    cloudhp does not connect, as it could not tell the node from an impostor."""
+
     exit_status = ExitStatus.REMOTE
 
 

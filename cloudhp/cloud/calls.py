@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+import keystoneauth1.exceptions as ks_exc
 import openstack.exceptions as os_exc
 
 from cloudhp.errors import (
     CloudhpError,
+    CloudUnavailable,
     ConflictError,
     EnvironmentProblem,
     NotFoundError,
@@ -34,6 +36,12 @@ def from_sdk(exc: os_exc.SDKException, what: str) -> CloudhpError:
         return NotFoundError(f"{what} failed: {exc}")
     if isinstance(exc, os_exc.ConflictException):
         return ConflictError(f"{what} failed: {exc}")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and (status == 429 or status >= 500):
+        return CloudUnavailable(
+            f"{what} failed: the cloud answered {status} after retries: {exc}",
+            hint="the cloud is overloaded or down for a moment; run the command again",
+        )
     return CloudhpError(f"{what} failed: {exc}")
 
 
@@ -46,3 +54,8 @@ def cloud_call(what: str) -> Iterator[None]:
         raise
     except os_exc.SDKException as exc:
         raise from_sdk(exc, what) from None
+    except ks_exc.ConnectionError as exc:
+        raise CloudUnavailable(
+            f"{what} failed: the cloud could not be reached after retries: {exc}",
+            hint="check this machine's connection to the cloud, then run the command again",
+        ) from None

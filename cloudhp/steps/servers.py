@@ -2,12 +2,14 @@
 
 Creation calls go out with bounded concurrency; then a single loop lists the cluster's
 servers (by tag) every few seconds instead of one poller per server. A server that ends
-in ERROR is deleted and created again once; a second ERROR fails the run with Nova's
-fault message.
+in ERROR, or is still in BUILD after `BUILD_DEADLINE` (a lost boot on a busy
+hypervisor, which Nova may never time out), is deleted and created again once; a second
+failure fails the run with Nova's fault message or the time it spent building.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from openstack.compute.v2.server import Server
@@ -21,6 +23,8 @@ from cloudhp.remote.parallel import in_parallel
 
 CREATE_CONCURRENCY = 4
 POLL_SECONDS = 2.0
+BUILD_DEADLINE = 300.0
+"""Seconds a server may stay in BUILD (counted from when this run first saw it so)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ def ensure_servers(
     key_name: str,
     security_groups: dict[str, str],
     timeout: float = 600.0,
+    build_deadline: float = BUILD_DEADLINE,
 ) -> tuple[list[Node], bool]:
     """Make every wanted node exist and be ACTIVE; returns the nodes and whether any was made.
 
@@ -116,7 +121,7 @@ def ensure_servers(
     missing = [n for n in wanted if n.name not in existing]
     for n in wanted:
         if n.name in existing and existing[n.name].status == "ERROR":
-            _replace(ctx, existing[n.name], attempts)
+            _replace(ctx, existing[n.name], attempts, "in ERROR")
             missing.append(n)
     if missing:
         ctx.reporter.step(f"creating {len(missing)} servers")
@@ -127,19 +132,33 @@ def ensure_servers(
         )
     by_name = {n.name: n for n in wanted}
 
+    building_since: dict[str, float] = {}
+
+    def failure(server: Server) -> str | None:
+        """Why `server` must be replaced, or None while it may still become ACTIVE."""
+        if server.status == "ERROR":
+            return str((server.fault or {}).get("message", "no fault reported"))
+        if server.status != "BUILD":
+            return None
+        since = building_since.setdefault(server.id, time.monotonic())
+        if time.monotonic() - since > build_deadline:
+            return f"still in BUILD after {build_deadline:.0f}s"
+        return None
+
     def look() -> dict[str, Server]:
         with cloud_call("listing the cluster's servers"):
             servers = cluster_servers(ctx)
         for name in by_name:
-            if name in servers and servers[name].status == "ERROR":
-                if attempts.get(name, 0) >= 1:
-                    fault = (servers[name].fault or {}).get("message", "no fault reported")
-                    raise CloudhpError(
-                        f"server {name} went to ERROR twice: {fault}",
-                        hint="check the flavor and image, or the cloud's capacity",
-                    )
-                _replace(ctx, servers[name], attempts)
-                _create(ctx, by_name[name], image_id, key_name, security_groups)
+            why = failure(servers[name]) if name in servers else None
+            if why is None:
+                continue
+            if attempts.get(name, 0) >= 1:
+                raise CloudhpError(
+                    f"server {name} failed twice: {why}",
+                    hint="check the flavor and image, or the cloud's capacity",
+                )
+            _replace(ctx, servers[name], attempts, why)
+            _create(ctx, by_name[name], image_id, key_name, security_groups)
         return servers
 
     def all_active(servers: dict[str, Server]) -> bool:
@@ -171,8 +190,8 @@ def ensure_servers(
     return nodes, bool(missing or attempts)
 
 
-def _replace(ctx: ClusterContext, server: Server, attempts: dict[str, int]) -> None:
-    ctx.reporter.step(f"server {server.name} is in ERROR; replacing it")
+def _replace(ctx: ClusterContext, server: Server, attempts: dict[str, int], why: str) -> None:
+    ctx.reporter.step(f"server {server.name} failed ({why}); replacing it")
     attempts[server.name] = attempts.get(server.name, 0) + 1
     with cloud_call(f"replacing server {server.name}"):
         ctx.conn.compute.delete_server(server)

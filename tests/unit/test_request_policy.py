@@ -13,8 +13,10 @@ import openstack.exceptions as os_exc
 import pytest
 
 from cloudhp.cloud import connect as policy
+from cloudhp.cloud.calls import cloud_call
 from cloudhp.cloud.connect import connect
 from cloudhp.cloud.credentials import AuthSpec, Secret
+from cloudhp.errors import CloudUnavailable, Transient
 
 
 class _Cloud(http.server.BaseHTTPRequestHandler):
@@ -128,3 +130,16 @@ def test_a_500_is_not_retried(cloud: tuple[str, type[_Cloud]]) -> None:
     with pytest.raises(os_exc.HttpException, match="500"):
         list(connect(spec(url)).compute.servers())
     assert handler.server_lists == 1
+
+
+def test_retries_spent_the_step_sees_a_transient_cloud_error(
+    cloud: tuple[str, type[_Cloud]],
+) -> None:
+    url, handler = cloud
+    handler.script = [503] * (policy.STATUS_CODE_RETRIES + 1)
+    with pytest.raises(CloudUnavailable) as caught, cloud_call("listing the cluster's servers"):
+        list(connect(spec(url)).compute.servers())
+    assert isinstance(caught.value, Transient)  # polling loops wait through it
+    assert caught.value.message.startswith(
+        "listing the cluster's servers failed: the cloud answered 503 after retries"
+    )

@@ -1,4 +1,5 @@
-"""Nodes as Nova servers: a server that ends in ERROR is replaced once, then reported."""
+"""Nodes as Nova servers: a server that ends in ERROR, or stays in BUILD past its
+deadline, is replaced once, then reported."""
 
 from __future__ import annotations
 
@@ -34,8 +35,32 @@ def test_a_server_in_error_is_replaced_once_then_novas_fault_is_reported(
         ensure_security_groups(ctx)
         key_name, _ = ensure_cloud_keypair(ctx)
         groups = {k: resource_name(ctx.spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
-        with pytest.raises(CloudhpError, match=r"went to ERROR twice: .*cloudhp/missing"):
+        with pytest.raises(CloudhpError, match=r"failed twice: .*cloudhp/missing"):
             ensure_servers(ctx, image.id, key_name, groups, timeout=180)
         assert any("replacing" in step for step in ctx.reporter.steps)
+    finally:
+        conn.image.delete_image(image)
+
+
+def test_a_server_stuck_in_build_is_replaced_once_then_reported(
+    make_ctx: Any, conn: Any, localcloud: Any, images: Any
+) -> None:
+    # An image that runs but never boots: its container serves HTTP and never prints
+    # the boot banner the hypervisor waits for, so Nova keeps the server in BUILD.
+    image = conn.image.create_image(
+        name=unique_name("hangs"), disk_format="raw", container_format="bare"
+    )
+    localcloud.store().update(
+        "image", image.id, {"status": "active", "_docker_image": images["sampleapp"].tag}
+    )
+    try:
+        ctx = make_ctx(workers=0)
+        ctx.resolved = preflight(ctx)
+        ensure_security_groups(ctx)
+        key_name, _ = ensure_cloud_keypair(ctx)
+        groups = {k: resource_name(ctx.spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
+        with pytest.raises(CloudhpError, match=r"failed twice: still in BUILD after 6s"):
+            ensure_servers(ctx, image.id, key_name, groups, timeout=120, build_deadline=6)
+        assert any("still in BUILD after 6s); replacing" in step for step in ctx.reporter.steps)
     finally:
         conn.image.delete_image(image)
