@@ -13,7 +13,13 @@ from typing import Any
 
 import click
 
-from cloudhp.cli.options import cluster_option, files_of, timeout_option
+from cloudhp.cli.options import (
+    cluster_option,
+    files_of,
+    locked,
+    no_wait_option,
+    timeout_option,
+)
 from cloudhp.cli.output import emit, output_option, reporter_for
 from cloudhp.errors import UsageError
 
@@ -33,9 +39,15 @@ def _render_deploy(output: str, data: dict[str, Any]) -> None:
 @click.option("--project", help="project name [default: the file's `name:`, else its directory]")
 @cluster_option
 @timeout_option
+@no_wait_option
 @output_option
 def deploy(
-    compose_file: Path, project: str | None, cluster: str | None, timeout: float, output: str
+    compose_file: Path,
+    project: str | None,
+    cluster: str | None,
+    timeout: float,
+    no_wait: bool,
+    output: str,
 ) -> None:
     """Build, push and deploy a compose stack; print each service's URL.
 
@@ -48,7 +60,8 @@ def deploy(
     from cloudhp.images.engine import local_engine
 
     app = load_compose(compose_file, project)  # checked before anything is touched
-    with open_nodes(files_of(cluster)) as nodes:
+    files = files_of(cluster)
+    with locked(files, "cloudhp deploy", no_wait), open_nodes(files) as nodes:
         report = deploy_application(
             nodes, app, local_engine(), reporter_for(output), timeout=timeout
         )
@@ -76,6 +89,7 @@ def _definition_command(update: bool) -> Any:
     @click.option("--env", multiple=True, help="NAME=VALUE (repeatable)")
     @cluster_option
     @timeout_option
+    @no_wait_option
     @output_option
     def command(
         service_name: str,
@@ -83,6 +97,7 @@ def _definition_command(update: bool) -> Any:
         project: str,
         cluster: str | None,
         timeout: float,
+        no_wait: bool,
         output: str,
         **flags: Any,
     ) -> None:
@@ -96,7 +111,8 @@ def _definition_command(update: bool) -> Any:
         given = {k: v for k, v in flags.items() if v not in (None, ())}
         spec = load_definition(service_name, project, definition, given)
         app = Application(project, (spec,))
-        with open_nodes(files_of(cluster)) as nodes:
+        files = files_of(cluster)
+        with locked(files, f"cloudhp service {verb}", no_wait), open_nodes(files) as nodes:
             exists = any(
                 s.swarm_name == spec.swarm_name
                 for s in running_services(nodes.runner(nodes.lead), project)
@@ -209,8 +225,9 @@ def logs(
 @click.command()
 @click.argument("assignments", nargs=-1, required=True)
 @cluster_option
+@no_wait_option
 @output_option
-def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> None:
+def scale(assignments: tuple[str, ...], cluster: str | None, no_wait: bool, output: str) -> None:
     """Set replicas: SERVICE=N ...; waits until they run."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.steps.services import find_service, wait_converged
@@ -223,7 +240,8 @@ def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> Non
                 f"cannot read {item!r} as SERVICE=N", hint="e.g. `cloudhp scale shop-api=3`"
             )
         wanted[name] = int(count)
-    with open_nodes(files_of(cluster)) as nodes:
+    files = files_of(cluster)
+    with locked(files, "cloudhp scale", no_wait), open_nodes(files) as nodes:
         lead = nodes.runner(nodes.lead)
         targets = {find_service(lead, n).swarm_name: c for n, c in wanted.items()}
         lead.run(
@@ -236,13 +254,15 @@ def scale(assignments: tuple[str, ...], cluster: str | None, output: str) -> Non
 @click.command()
 @click.argument("service_name")
 @cluster_option
+@no_wait_option
 @output_option
-def rollback(service_name: str, cluster: str | None, output: str) -> None:
+def rollback(service_name: str, cluster: str | None, no_wait: bool, output: str) -> None:
     """Go back to the service's previous spec (start-first, health-gated)."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.steps.services import find_service, task_counts
 
-    with open_nodes(files_of(cluster)) as nodes:
+    files = files_of(cluster)
+    with locked(files, "cloudhp rollback", no_wait), open_nodes(files) as nodes:
         lead = nodes.runner(nodes.lead)
         found = find_service(lead, service_name)
         lead.run(["docker", "service", "rollback", "--quiet", found.swarm_name])
@@ -255,8 +275,11 @@ def rollback(service_name: str, cluster: str | None, output: str) -> None:
 @click.argument("service_name", required=False)
 @click.option("--project", help="remove every service of this project")
 @cluster_option
+@no_wait_option
 @output_option
-def rm(service_name: str | None, project: str | None, cluster: str | None, output: str) -> None:
+def rm(
+    service_name: str | None, project: str | None, cluster: str | None, no_wait: bool, output: str
+) -> None:
     """Remove a service (or a whole project) and its route; the rest keeps answering."""
     from cloudhp.flows.deploy import remove
     from cloudhp.flows.nodes import open_nodes
@@ -264,7 +287,8 @@ def rm(service_name: str | None, project: str | None, cluster: str | None, outpu
 
     if bool(service_name) == bool(project):
         raise UsageError("give either SERVICE or --project P", hint="e.g. `cloudhp rm shop-api`")
-    with open_nodes(files_of(cluster)) as nodes:
+    files = files_of(cluster)
+    with locked(files, "cloudhp rm", no_wait), open_nodes(files) as nodes:
         lead = nodes.runner(nodes.lead)
         if service_name:
             names = [find_service(lead, service_name).public_name]

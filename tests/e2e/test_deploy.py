@@ -152,6 +152,24 @@ def test_deploying_the_same_file_again_changes_nothing(cli, shop):
     assert again["changed"] is False, [p for p in again["phases"] if p["changed"]]
 
 
+def test_a_second_command_on_the_cluster_fails_with_no_wait_while_deploy_runs(cli, shop):
+    copy, _ = shop
+    lock = Path(cli.env["CLOUDHP_HOME"]) / "locks" / f"{CLUSTER}.lock"
+    running = cli.popen("deploy", str(copy / "docker-compose.yml"), "--output", "json")
+    try:
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        busy = cli.run("scale", "shop-web=2", "--no-wait", "--output", "json")
+    finally:
+        out, err = running.communicate(timeout=600)
+    assert running.returncode == 0, out + err
+    assert busy.returncode == 4, busy.stdout + busy.stderr
+    message = json.loads(busy.stdout)["message"]
+    assert message.startswith(f"cluster {CLUSTER} is busy: pid {running.pid} (cloudhp deploy")
+    assert lock.read_text() == ""  # released
+
+
 def test_services_lists_replicas_memory_urls_and_state(cli, shop):
     rows = services_by_name(cli)
     web = rows["shop-web"]
