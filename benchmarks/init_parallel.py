@@ -15,25 +15,16 @@ Run: python benchmarks/init_parallel.py   (needs Docker; takes several minutes)
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+from typing import Any
+
+from cluster import cloudhp, private_env
 
 
-def cloudhp(env: dict[str, str], *args: str) -> dict:
-    result = subprocess.run(
-        ["cloudhp", *args, "--output", "json"], capture_output=True, text=True, env=env
-    )
-    if result.returncode != 0:
-        sys.exit(f"cloudhp {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout)
-
-
-def timed_init(env: dict[str, str], name: str, workers: int, *extra: str) -> tuple[float, dict]:
+def timed_init(
+    env: dict[str, str], name: str, workers: int, *extra: str
+) -> tuple[float, dict[str, Any]]:
     start = time.monotonic()
     doc = cloudhp(
         env, "init", "--cloud", "local", "--name", name, "--workers", str(workers), *extra
@@ -42,15 +33,7 @@ def timed_init(env: dict[str, str], name: str, workers: int, *extra: str) -> tup
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="cloudhp-bench-"))
-    env = dict(os.environ)
-    env.update(
-        CLOUDHP_HOME=str(home / "home"),
-        CLOUDHP_LOCALCLOUD_DIR=str(home / "localcloud"),
-        CLOUDHP_LOCALCLOUD_PORT="8799",
-        CLOUDHP_CLOUDS_YAML=str(home / "clouds.yaml"),
-        OS_CLIENT_CONFIG_FILE=str(home / "clouds.yaml"),
-    )
+    _, env = private_env(8799)
     try:
         warm, _ = timed_init(env, "bench-warm", 0)
         cloudhp(env, "teardown", "--cloud", "local", "--name", "bench-warm", "--yes")

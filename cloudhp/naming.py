@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from cloudhp.errors import UsageError
 
@@ -170,6 +171,14 @@ def resource_name(cluster: str, kind: str, index: int | None = None) -> str:
 def cluster_tag(name: str) -> str:
     """The tag that marks a resource as belonging to cluster `name`."""
     return f"{TAG_KEY}={validate_cluster_name(name)}"
+
+
+def tag_list(tags: str | Iterable[str] | None) -> list[str]:
+    """Tags as a list, also when given as the comma-separated string Heat's API takes
+    (and some releases return), so that one membership test fits every service."""
+    if isinstance(tags, str):
+        return [t.strip() for t in tags.split(",") if t.strip()]
+    return list(tags or [])
 
 
 def parse_cluster_tag(tag: str) -> str | None:

@@ -4,7 +4,9 @@
       current                 the name of the current cluster
       clusters/<name>/        0700
         id_ed25519            the cluster's private key (0600, never leaves the bastion)
-        known_hosts           host keys pinned from the nodes' console logs
+        known_hosts           host keys pinned from the nodes' console logs, each line
+                              naming its server (`cloudhp-server=<id>`); writers lock
+                              known_hosts.lock
         cluster.json          nodes, addresses, the SSH user, how to authenticate (no secret)
 
 The cloud is the source of truth; these files hold only what must stay on the bastion

@@ -15,7 +15,8 @@ others over HTTP), and nothing here imports a module that imports it back.
     registry.py     the services, their startup order and their reset order, once
     app.py          create_app(config): mounts the registry's services on one port
     catalog.py      Service, the token catalog, version discovery, microversions
-    auth.py         tokens, secret hashing, the require_token gate (flask.g fields)
+    auth.py         tokens, secret hashing, the token gates (flask.g fields)
+    bodies.py       request body limits: 1 MiB of JSON, 64 levels deep
     faults.py       OpenStack-shaped errors in each service's style
     store.py        the SQLite document store (state.db)
     config.py       LocalCloudConfig, data dir, clouds.yaml entries

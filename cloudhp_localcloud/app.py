@@ -4,12 +4,16 @@ To add a service, write its sub-package (see catalog.py for what `SERVICE` holds
 list it in registry.py. `create_app` then, for each service, in registry order:
 
 - mounts its blueprint at `Service.prefix`;
-- runs `auth.require_token` before each of its views not marked `@auth.public`;
+- runs `auth.require_project_token` (Keystone: `auth.require_token`, which admits
+  unscoped tokens) before each of its views not marked `@auth.public`;
 - negotiates its microversion (`g.microversion`) and echoes the headers when
   `Service.microversion` is set;
 - renders `faults.Fault`, routing errors and crashes in its `fault_style`;
 - lists it in the catalog of every token;
 - runs its `Service.startup(store, config)` once the app is built.
+
+Before any of that, `bodies.limit_body` refuses bodies too large (413) or nested too
+deeply (400) on every URL.
 
 Service code reaches shared state through `current_store()` (store.py),
 `current_config()` (config.py) and `flask.g` (auth.py).
@@ -22,7 +26,7 @@ import logging
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cloudhp_localcloud import auth, dockerlabels, faults, registry
+from cloudhp_localcloud import auth, bodies, dockerlabels, faults, registry
 from cloudhp_localcloud.catalog import Service, microversion_headers, negotiate_microversion
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.store import Store
@@ -46,12 +50,14 @@ def create_app(config: LocalCloudConfig, services: list[Service] | None = None) 
     app.extensions["cloudhp_localcloud.store"] = store
     app.extensions["cloudhp_localcloud.services"] = tuple(services)
 
+    app.before_request(bodies.limit_body)  # app-wide hooks run before blueprints'
     styles: dict[str, str] = {}
     for service in services:
         bp = service.blueprint
         styles[bp.name] = service.fault_style
         app.register_blueprint(bp, url_prefix=service.prefix)
-        app.before_request_funcs.setdefault(bp.name, []).append(auth.require_token)
+        gate = auth.require_token if service.unscoped_tokens else auth.require_project_token
+        app.before_request_funcs.setdefault(bp.name, []).append(gate)
         if service.microversion is not None:
             _add_microversion(app, service)
     prefixes = sorted(((s.prefix, s.fault_style) for s in services), key=lambda p: -len(p[0]))

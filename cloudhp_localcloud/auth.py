@@ -1,11 +1,13 @@
 """Tokens and secrets, and the gate every service request passes.
 
-app.py installs `require_token` as a before_request hook for every registered
-blueprint; a view opts out with `@public` (version documents, POST /auth/tokens).
+app.py installs `require_project_token` as a before_request hook for every registered
+blueprint (`require_token`, which also admits unscoped tokens, for a service with
+`Service.unscoped_tokens`: Keystone); a view opts out with `@public` (version
+documents, POST /auth/tokens).
 On success service code finds the caller in `flask.g`:
 
     g.caller      Caller (user, project, roles, token expiry, application credential)
-    g.project_id  the token's project id (str)
+    g.project_id  the token's project id (str; None only in Keystone's views)
     g.user_id     the token's user id (str)
     g.is_admin    True when the token carries the "admin" role
 
@@ -190,9 +192,30 @@ def public(view: F) -> F:
 
 def require_token() -> None:
     """before_request hook: authenticate X-Auth-Token unless the view is public."""
+    _authenticate()
+
+
+def require_project_token() -> None:
+    """before_request hook of every service but Keystone: a project-scoped token.
+
+    Service code reads `g.project_id` as "the caller's project", and `store.list(type,
+    None)` means every project: an unscoped token must not get that far. Real services
+    refuse it the same way: keystonemiddleware lets it through, their project-scoped
+    policies then answer 403.
+    """
+    caller = _authenticate()
+    if caller is not None and caller.project_id is None:
+        raise faults.Forbidden(
+            "This request needs a project-scoped token, and this token has no project: "
+            "ask Keystone for one with a project scope (POST /v3/auth/tokens)."
+        )
+
+
+def _authenticate() -> Caller | None:
+    """The caller, also in `flask.g`; None for a public view."""
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None or getattr(view, "_localcloud_public", False):
-        return
+        return None
     try:
         caller = validate_token(current_store(), request.headers.get("X-Auth-Token"))
     except faults.Unauthorized as exc:
@@ -203,3 +226,4 @@ def require_token() -> None:
     g.project_id = caller.project_id
     g.user_id = caller.user_id
     g.is_admin = caller.is_admin
+    return caller

@@ -14,7 +14,8 @@ and registry.py lists it, once: in startup order (`SERVICES`) and, when it has a
 `reset`, in reset order (`RESET_ORDER`). `endpoint` is the path the catalog
 advertises; "{project_id}" in it is filled with the token's project (Cinder and Heat
 put the project in their URL). Every route of a registered blueprint requires a valid
-token unless decorated with `auth.public` (version documents are public).
+token unless decorated with `auth.public` (version documents are public), and a
+project-scoped one unless the service sets `unscoped_tokens` (only Keystone does).
 
 Version discovery (what keystoneauth fetches before the first real call):
 
@@ -72,6 +73,9 @@ class Service:
     # Run by `localcloud reset` after the daemon stopped, in registry.RESET_ORDER;
     # it may still read the store (Store(config.db_path)); raising keeps the state.
     reset: Callable[[LocalCloudConfig], None] | None = None
+    # Keystone serves unscoped tokens (listing one's projects, rescoping); every other
+    # service answers them 403, as their project policies do behind keystonemiddleware.
+    unscoped_tokens: bool = False
 
 
 def registered_services() -> tuple[Service, ...]:

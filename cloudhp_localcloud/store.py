@@ -7,6 +7,7 @@ with a resource *type* of its own ("server", "network", "volume", ...).
 Contract for service code (inside a request, use `current_store()`):
 
     store.insert(type, data, *, project_id=None, name=None, id=None) -> record
+                                                   (DuplicateId if the id is taken)
     store.get(type, id, *, project_id=None)                        -> record | None
     store.update(type, id, changes)                                -> record (KeyError if gone)
     store.delete(type, id)                                          -> bool (False if gone)
@@ -18,7 +19,9 @@ A *record* is the document's data dict plus the column fields "id", "name",
 "project_id" and "created_at"; those four always win over keys of the same name in
 `data`. `list` filters compare top-level JSON fields for equality (`None` matches a
 missing or null field); "name" and "project_id" filter on their columns. IDs are uuid4
-strings and timestamps ISO 8601 UTC with a trailing "Z" (`utcnow()`).
+strings and timestamps ISO 8601 UTC with a trailing "Z" (`utcnow()`). IDs are unique
+across all types, and services give internal records ids that are not UUIDs
+("compute-quota-<project>", "flavor-<id>"): an id a client chooses must be a UUID.
 
 Thread safety: the werkzeug server is threaded, so one connection is shared behind a
 re-entrant lock; `transaction()` holds that lock across several calls so compound
@@ -64,6 +67,10 @@ def utcnow(*, micro: bool = False) -> str:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+class DuplicateId(Exception):
+    """An insert with an id some record (of any type) already has."""
 
 
 class Store:
@@ -121,11 +128,14 @@ class Store:
         project_id = project_id if project_id is not None else data.get("project_id")
         created = data.get("created_at") or utcnow()
         with self._lock:
-            self._db.execute(
-                "INSERT INTO resources (id, type, project_id, name, data, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (rid, type, project_id, name, json.dumps(doc), created),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO resources (id, type, project_id, name, data, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (rid, type, project_id, name, json.dumps(doc), created),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateId(rid) from None
         return _record(rid, name, project_id, created, doc)
 
     def get(self, type: str, id: str, *, project_id: str | None = None) -> Record | None:

@@ -172,11 +172,15 @@ def teardown(
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
-    _, conn = connect_cluster(name, openrc, os_cloud, cloud)
-    report = run_teardown(conn, name, reporter_for(output), include_images=images)
+    files, conn = connect_cluster(name, openrc, os_cloud, cloud)
+    report = run_teardown(
+        conn, name, reporter_for(output), include_images=images, key_path=files.key_path
+    )
     data = report.to_dict()
 
     def text() -> None:
+        for kept in report.kept:
+            click.echo(f"kept {kept.item.label()}: {kept.reason}")
         if not report.counts:
             click.echo(f"nothing tagged cloudhp-cluster={name} found: nothing to delete")
             return

@@ -24,7 +24,7 @@ from cloudhp.images.transfer import load_into_node
 from cloudhp.keys import ensure_keypair
 from cloudhp.polling import poll
 from cloudhp.progress import Reporter
-from cloudhp.remote.hostkeys import KnownHosts
+from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.steps.ingress import apply_routes, ensure_ingress_service
@@ -113,9 +113,12 @@ class SwarmDemo:
                 for i in range(1, self.node_count + 1)
             ]
             containers = in_parallel(lambda s: nodecontainers.create_node(self.client, s), specs)
-            in_parallel(nodecontainers.wait_for_boot, containers)
+            consoles = in_parallel(nodecontainers.wait_for_boot, containers)
             ph.changed = True
         with r.phase("ssh"):
+            for spec, container, console in zip(specs, containers, consoles, strict=True):
+                keys = console_host_keys(console)
+                self.known_hosts.pin(spec.ip or "", 22, keys, server_id=container.id)
             self.nodes = [
                 DemoNode(
                     s.hostname or s.name,

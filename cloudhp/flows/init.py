@@ -15,7 +15,7 @@ from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
 from cloudhp.images import CLUSTER_IMAGES, ensure_images
 from cloudhp.naming import resource_name
-from cloudhp.remote.hostkeys import KnownHosts, console_host_keys
+from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.state import set_current
@@ -57,15 +57,18 @@ def runners_for(ctx: ClusterContext, nodes: list[Node]) -> dict[str, SSHRunner]:
 
 
 def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
-    """Pin each node's host keys from its console log before the first SSH contact."""
-    known = KnownHosts(ctx.known_hosts_path)
-    for node in nodes:
-        with cloud_call(f"reading the console of {node.name}"):
-            console = ctx.conn.compute.get_server_console_output(node.server_id)["output"]
-        keys = console_host_keys(console)
-        if keys and node.private_ip:
-            known.forget(node.private_ip)
-            known.pin(node.private_ip, 22, keys)
+    """Pin each node's host keys from its server's console before the first SSH contact,
+    and again when a new server took over a node's address; waits (bounded) for
+    cloud-init to print them, as a server is ACTIVE long before it does."""
+
+    def read_console(server_id: str) -> str:
+        with cloud_call(f"reading the console of server {server_id}"):
+            return ctx.conn.compute.get_server_console_output(server_id)["output"] or ""
+
+    addresses = [ServerAddress(n.name, n.server_id, n.private_ip) for n in nodes if n.private_ip]
+    pin_from_consoles(
+        KnownHosts(ctx.known_hosts_path), addresses, read_console, step=ctx.reporter.step
+    )
 
 
 def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
@@ -132,8 +135,7 @@ def _nodes_and_swarm(
     ctx.files.update_record(nodes=[n.to_dict() for n in nodes])
     runners = runners_for(ctx, nodes)
     with r.phase("ssh"):
-        known = KnownHosts(ctx.known_hosts_path)
-        pin_host_keys(ctx, [n for n in nodes if n.private_ip and not known.knows(n.private_ip)])
+        pin_host_keys(ctx, nodes)
         in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
     managers = [n for n in nodes if n.role == "manager"]
     workers = [n for n in nodes if n.role == "worker"]

@@ -3,6 +3,8 @@ over SSH with the cluster's key and pinned host keys, no cloud credentials neede
 
 `deploy`, `services`, `logs`, `scale`, `rollback` and `rm` talk only to the Swarm, so
 they work from a cron job or a script that has the cluster directory and nothing else.
+Without the cloud they cannot pin a key: a node whose address holds another server's
+pins is refused, naming both, rather than reported as a changed host key.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from cloudhp.errors import NotFoundError
+from cloudhp.errors import HostKeyUnpinned, NotFoundError
 from cloudhp.remote.hostkeys import KnownHosts
 from cloudhp.remote.ssh import SSHRunner
 from cloudhp.state import ClusterFiles
@@ -23,6 +25,7 @@ class RecordedNode:
     role: str
     private_ip: str
     ingress: bool
+    server_id: str
     floating_ip: str | None = None
 
 
@@ -59,6 +62,13 @@ class ClusterNodes:
     def runner(self, node: RecordedNode) -> SSHRunner:
         if node.name not in self._runners:
             known = KnownHosts(self.files.known_hosts_path)
+            pinned = known.pinned_server(node.private_ip)
+            if pinned is not None and pinned != node.server_id:
+                raise HostKeyUnpinned(
+                    f"{node.name} ({node.private_ip}) is server {node.server_id}, but the "
+                    f"host keys pinned for {node.private_ip} came from server {pinned}",
+                    hint="`cloudhp init` pins the new server's keys from its console log",
+                )
             self._runners[node.name] = SSHRunner(
                 node.private_ip, self.ssh_user, self.files.key_path, known
             )
@@ -77,6 +87,7 @@ def recorded_nodes(files: ClusterFiles) -> list[RecordedNode]:
             role=str(n["role"]),
             private_ip=str(n["private_ip"]),
             ingress=bool(n.get("ingress")),
+            server_id=str(n["server_id"]),
             floating_ip=n.get("floating_ip") or None,
         )
         for n in record.get("nodes") or []

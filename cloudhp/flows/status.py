@@ -1,4 +1,9 @@
-"""`cloudhp status`: what the cloud and the Swarm say about a cluster, side by side."""
+"""`cloudhp status`: what the cloud and the Swarm say about a cluster, side by side.
+
+The Swarm's side comes from the lead manager over SSH; a lead at an address not pinned
+from its own server's console (a new or replaced server) is pinned from it first, as
+init does, and is not asked anything if its keys do not show up.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,20 @@ from openstack.connection import Connection
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.errors import CloudhpError
 from cloudhp.naming import cluster_tag
-from cloudhp.remote.hostkeys import KnownHosts
+from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
 from cloudhp.remote.runner import docker_json_lines
 from cloudhp.remote.ssh import SSHRunner
 from cloudhp.state import ClusterFiles
 from cloudhp.steps.servers import floating_ip
 
+CONSOLE_WAIT = 30.0
+"""status reports the cloud's view at once, so it waits only briefly for a new lead's
+keys (init waits for minutes); the Swarm columns are then left out, with the reason."""
 
-def cluster_status(conn: Connection, files: ClusterFiles) -> dict[str, Any]:
+
+def cluster_status(
+    conn: Connection, files: ClusterFiles, console_wait: float = CONSOLE_WAIT
+) -> dict[str, Any]:
     name = files.name
     tag = cluster_tag(name)
     with cloud_call("listing the cluster's servers and floating IPs"):
@@ -47,15 +58,29 @@ def cluster_status(conn: Connection, files: ClusterFiles) -> dict[str, Any]:
         "networks": [],
         "swarm_error": None,
     }
-    managers = [n for n in nodes if n["role"] == "manager" and n["status"] == "ACTIVE"]
+    managers = [
+        (s, n)
+        for s, n in zip(servers, nodes, strict=True)
+        if n["role"] == "manager" and n["status"] == "ACTIVE" and n["private_ip"]
+    ]
     if managers and files.key_path.exists():
+        server, lead = managers[0]
+        known = KnownHosts(files.known_hosts_path)
         runner = SSHRunner(
-            managers[0]["private_ip"],
-            record.get("ssh_user", "debian"),
-            files.key_path,
-            KnownHosts(files.known_hosts_path),
+            lead["private_ip"], record.get("ssh_user", "debian"), files.key_path, known
         )
+
+        def read_console(server_id: str) -> str:
+            with cloud_call(f"reading the console of server {server_id}"):
+                return conn.compute.get_server_console_output(server_id)["output"] or ""
+
         try:
+            pin_from_consoles(
+                known,
+                [ServerAddress(server.name, server.id, lead["private_ip"])],
+                read_console,
+                timeout=console_wait,
+            )
             swarm_nodes = {
                 n["Hostname"]: n
                 for n in docker_json_lines(runner, ["node", "ls", "--format", "{{json .}}"])

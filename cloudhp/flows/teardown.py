@@ -6,12 +6,20 @@ tears a cluster down just as well (what marks a resource as the cluster's is
 volumes; ports release security groups), one routine deletes every kind, failures are
 collected rather than stopping the run, and at the end everything is listed again:
 whatever still carries the tag is reported as a leftover error.
+
+A name is never taken as proof: a keypair named like the cluster's but not marked as
+its own, and (with `--images`) an image that other clusters' servers boot from, are
+kept and listed in the report with the reason. Such an image is handed over to those
+clusters' tags, so the cluster is gone from the cloud and the last user deletes it.
+The local key, when this machine has it, is extra evidence for the keypair, never a
+requirement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openstack.exceptions as os_exc
@@ -20,7 +28,17 @@ from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import cluster_tag
 from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
-from cloudhp.steps.inventory import KINDS, Found, find_resources, plan_teardown
+from cloudhp.steps.golden_plan import image_users, kept_image_reason
+from cloudhp.steps.inventory import (
+    KINDS,
+    Found,
+    Kept,
+    find_resources,
+    hand_over_image,
+    plan_teardown,
+    servers_by_image,
+)
+from cloudhp.steps.keypair import read_local_key
 
 BUSY_VOLUME_STATUSES = frozenset(
     {"creating", "attaching", "detaching", "reserved", "downloading", "uploading", "extending"}
@@ -31,6 +49,7 @@ BUSY_VOLUME_STATUSES = frozenset(
 class TeardownReport:
     cluster: str
     deleted: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
+    kept: list[Kept] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -40,12 +59,18 @@ class TeardownReport:
     def found_nothing(self) -> bool:
         return not any(self.deleted.values())
 
+    @property
+    def changed(self) -> bool:
+        """Deleting changes the cloud, and so does handing an image over."""
+        return not self.found_nothing or any(k.handed_to for k in self.kept)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "cluster": self.cluster,
-            "changed": not self.found_nothing,
+            "changed": self.changed,
             "counts": self.counts,
             "deleted": {k: v for k, v in self.deleted.items() if v},
+            "kept": [k.to_dict() for k in self.kept],
         }
 
 
@@ -71,14 +96,17 @@ class _Kind:
 class _Deleter:
     """Deletes one kind after another, collecting failures instead of stopping."""
 
-    def __init__(self, conn: Any, cluster: str, reporter: Reporter, timeout: float, poll: float):
+    def __init__(
+        self, conn: Any, report: TeardownReport, reporter: Reporter, timeout: float, poll: float
+    ):
         self.conn = conn
-        self.tag = cluster_tag(cluster)
+        self.cluster = report.cluster
+        self.tag = cluster_tag(report.cluster)
         self.reporter = reporter
         self.timeout = timeout
         self.interval = poll
         self.failures: list[str] = []
-        self.report = TeardownReport(cluster, {kind: [] for kind in KINDS})
+        self.report = report
         compute, net, storage = conn.compute, conn.network, conn.block_storage
         self.kinds = {
             "stack": _Kind(
@@ -123,6 +151,31 @@ class _Deleter:
                 self.failures.append(str(exc))
                 return
         self.report.deleted[kind] += [item.name or item.id for item in asked]
+
+    def keep(self, kept: Kept) -> None:
+        self.report.kept.append(kept)
+        self.reporter.step(f"kept {kept.item.label()}: {kept.reason}")
+
+    def spare_shared_images(self, images: Sequence[Found]) -> list[Found]:
+        """The images that may go; those other clusters' servers boot from are handed
+        over to those clusters and reported as kept."""
+        if not images:
+            return []
+        users = image_users(self.cluster, (i.id for i in images), servers_by_image(self.conn))
+        free = []
+        for image in images:
+            if image.id not in users:
+                free.append(image)
+                continue
+            to = tuple(users[image.id])
+            try:
+                hand_over_image(self.conn, image.id, self.cluster, to)
+            except CloudhpError as exc:  # still tagged: the leftover check names it
+                self.failures.append(f"{image.label()}: {exc.message}")
+                continue
+            reason = kept_image_reason(self.cluster, users[image.id])
+            self.keep(Kept(image, reason, handed_to=to))
+        return free
 
     def _delete_volume(self, item: Found) -> None:
         """Waits out transitions, then detaches the volume from whatever still holds it.
@@ -170,6 +223,7 @@ def teardown(
     reporter: Reporter,
     include_images: bool = False,
     *,
+    key_path: Path | None = None,
     timeout: float = 600.0,
     poll: float = 2.0,
 ) -> TeardownReport:
@@ -180,12 +234,15 @@ def teardown(
         cluster: The cluster name; its tag is all that is needed.
         reporter: Progress.
         include_images: Also delete the cluster's golden images (slow to rebuild, so
-            kept by default).
+            kept by default) that no other cluster's servers boot from.
+        key_path: Where this machine keeps the cluster's private key, if it does: a
+            keypair holding its public half is the cluster's even without the marker.
         timeout: Longest wait for servers or volumes to disappear, each.
         poll: Seconds between two looks at what is left.
 
     Returns:
-        What was deleted, by kind; empty on a second run.
+        What was deleted, by kind, and what was kept and why; nothing deleted on a
+        second run.
 
     Raises:
         CloudhpError: When anything tagged remains afterwards, naming each leftover and
@@ -193,24 +250,35 @@ def teardown(
         UsageError: For an invalid cluster name.
     """
     tag = cluster_tag(cluster)
+    local_key = read_local_key(key_path) if key_path is not None else None
     with reporter.phase("teardown") as ph:
-        found = find_resources(conn, cluster, include_images)
+        inventory = find_resources(conn, cluster, include_images, local_key)
+        found = inventory.found
+        deleter = _Deleter(
+            conn, TeardownReport(cluster, {kind: [] for kind in KINDS}), reporter, timeout, poll
+        )
+        for kept in inventory.kept:
+            deleter.keep(kept)
         if not found:
             reporter.step(f"nothing tagged {tag} found: nothing to delete")
-            return TeardownReport(cluster, {kind: [] for kind in KINDS})
+            return deleter.report
         counts = {kind: sum(1 for f in found if f.kind == kind) for kind in KINDS}
         reporter.step("found " + ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n))
-        deleter = _Deleter(conn, cluster, reporter, timeout, poll)
         by_kind = {kind: [f for f in found if f.kind == kind] for kind in KINDS}
         for kind in KINDS:
             items = by_kind[kind]
             if kind == "port":  # ports of servers may have gone with them: list them again
-                items = [f for f in find_resources(conn, cluster) if f.kind == "port"]
+                items = [f for f in find_resources(conn, cluster).found if f.kind == "port"]
+            if kind == "image":  # the servers are gone: who else boots from them now
+                items = deleter.spare_shared_images(items)
             deleter.delete(kind, items)
         report = deleter.report
-        ph.changed = not report.found_nothing
-        left = find_resources(conn, cluster, include_images)
+        ph.changed = report.changed
+        left = find_resources(conn, cluster, include_images, local_key).found
         if left:
             raise leftovers_error(tag, left, deleter.failures)
-        reporter.step("deleted " + ", ".join(f"{n} {kind}(s)" for kind, n in report.counts.items()))
+        if report.counts:
+            reporter.step(
+                "deleted " + ", ".join(f"{n} {kind}(s)" for kind, n in report.counts.items())
+            )
         return report

@@ -1,8 +1,9 @@
 """Commands on nodes over SSH (fabric), with host keys pinned per cluster.
 
 Every connection uses the cluster's own key and its own known_hosts file, never the
-user's ~/.ssh: a key seen for a node is written there on first contact (or beforehand,
-from the node's console log) and any later mismatch is refused.
+user's ~/.ssh, and goes on only if the node's host key is pinned there (from its console
+log, see `cloudhp.remote.hostkeys`): an unpinned key or a different one is refused before
+authentication.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 from cloudhp.errors import (
     CloudhpError,
     HostKeyMismatch,
+    HostKeyUnpinned,
     RemoteCommandError,
     RemoteUnreachable,
     WaitTimeout,
@@ -76,8 +78,7 @@ class SSHRunner:
 
     def _prepare(self) -> None:
         client = self._conn.client
-        if self._known_hosts.path.exists():
-            client.load_host_keys(str(self._known_hosts.path))
+        self._known_hosts.load_into(client.get_host_keys())
         client.set_missing_host_key_policy(self._known_hosts.policy())
 
     def open(self) -> None:
@@ -86,12 +87,17 @@ class SSHRunner:
         self._prepare()
         try:
             self._conn.open()
+        except HostKeyUnpinned:
+            self._conn.close()  # the handshake is done; authentication must not follow
+            raise
         except paramiko.BadHostKeyException as exc:
+            self._conn.close()
             raise HostKeyMismatch(
                 f"the host key of {host_entry(self.host, self.port)} does not match the one "
-                f"pinned in {self._known_hosts.path}",
-                hint="if the node was replaced, remove its line from that file; otherwise "
-                "someone may be intercepting the connection",
+                f"pinned in {self._known_hosts.path} from that server's console",
+                hint="a replaced server is pinned afresh by `cloudhp init`; if it was not "
+                "replaced, someone may be intercepting the connection: compare with its "
+                "console log (`openstack console log show SERVER`) before removing the pin",
             ) from exc
 
     def run(
@@ -156,7 +162,11 @@ _TRANSIENT = (
 
 
 def wait_for_ssh(runner: SSHRunner, timeout: float = 180.0) -> None:
-    """Wait with exponential backoff until the node accepts our key and runs a command."""
+    """Wait with exponential backoff until the node accepts our key and runs a command.
+
+    A host key that is not pinned, or not the pinned one, is no transient fault: it
+    fails at once (HostKeyUnpinned, HostKeyMismatch) instead of being retried.
+    """
 
     @retry(
         retry=retry_if_exception_type(_TRANSIENT),
@@ -173,8 +183,6 @@ def wait_for_ssh(runner: SSHRunner, timeout: float = 180.0) -> None:
 
     try:
         attempt()
-    except HostKeyMismatch:
-        raise
     except _TRANSIENT as exc:
         raise WaitTimeout(
             f"{runner.user}@{runner.host}:{runner.port} did not accept SSH "

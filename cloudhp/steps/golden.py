@@ -14,31 +14,24 @@ them over SSH.
 
 Leftovers of an interrupted run are finished or cleaned: a snapshot still saving is
 waited for, a failed one deleted; a builder stack is reused when complete and
-otherwise deleted and rebuilt (its artifact URLs died with the run that made it).
-Those verdicts, the inputs hash and the stack's parameters are pure functions in
-`cloudhp.steps.golden_plan`; this module does the cloud I/O around them.
+otherwise deleted and rebuilt (its artifact URLs died with the run that made it),
+but only if it carries the cluster's tag (`cloudhp.steps.golden_stack`, which runs the
+stack). Those verdicts, the inputs hash and the stack's parameters are pure functions
+in `cloudhp.steps.golden_plan`; this module does the image's cloud I/O around them.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import openstack.exceptions as os_exc
-from openstack.orchestration.util import template_format
 
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
-from cloudhp.errors import (
-    CloudhpError,
-    ConflictError,
-    EnvironmentProblem,
-    GoldenBuildFailed,
-)
+from cloudhp.errors import CloudhpError, ConflictError, GoldenBuildFailed
 from cloudhp.naming import resource_name
 from cloudhp.polling import poll
 from cloudhp.steps.artifacts import serve_images
@@ -46,17 +39,22 @@ from cloudhp.steps.golden_plan import (
     GOLDEN_TAG,
     HASH_PROPERTY,
     IMAGE_BUSY,
-    SCRIPT_FAILURE,
     SIGNAL_TIMEOUT,
     SNAPSHOT_TIMEOUT,
     GoldenInputs,
-    console_tail,
     existing_image_action,
-    existing_stack_action,
     golden_inputs,
     idle_seconds,
     stack_output,
     stack_parameters,
+)
+from cloudhp.steps.golden_stack import (
+    RESUME_HINT,
+    builder_server_id,
+    ensure_stack,
+    find_own_stack,
+    read_template,
+    remove_stack,
 )
 from cloudhp.steps.keypair import keypair_name
 
@@ -65,12 +63,6 @@ if TYPE_CHECKING:
 
     from cloudhp.images import BuiltImage
 
-# Package data (heat/ at the top of the repo links here), so installed copies carry it.
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "heat" / "golden-image.yaml"
-
-BOOT_MARGIN = 300
-"""Extra seconds cloudhp waits for the stack beyond the wait condition's own timeout."""
-DELETE_TIMEOUT = 600
 POLL_INTERVAL = 3.0
 
 
@@ -94,19 +86,6 @@ class GoldenResult:
 
 
 # --------------------------------------------------------------------------- I/O
-
-
-def read_template() -> str:
-    try:
-        return TEMPLATE_PATH.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EnvironmentProblem(
-            f"the golden image template {TEMPLATE_PATH} is missing",
-            hint="run cloudhp from its source tree or a complete installation",
-        ) from None
-
-
-RESUME_HINT = "run `cloudhp init` again to resume; check the cloud's status if it happens again"
 
 
 def _current_inputs(ctx: ClusterContext, images: Sequence[BuiltImage]) -> GoldenInputs | None:
@@ -179,7 +158,8 @@ def ensure_golden_image(
 
     Raises:
         GoldenBuildFailed: The stack failed (with Heat's reason) or the snapshot failed.
-        ConflictError: An image of the golden name exists that cloudhp did not make.
+        ConflictError: An image of the golden name, or a stack of the builder's name,
+            exists that cloudhp did not make for this cluster (neither is touched).
         WaitTimeout: The stack or snapshot took longer than allowed.
     """
     start = time.monotonic()
@@ -191,10 +171,12 @@ def ensure_golden_image(
 
     existing = _existing_golden(ctx, name, digest, poll_interval)
     if existing is not None:
-        _remove_stack(ctx, stack_name, poll_interval)  # a builder a crash left behind
+        # A builder a crash left behind; a stranger's stack of that name is in no way.
+        remove_stack(ctx, stack_name, poll_interval, spare_foreign=True)
         step(f"golden image {name} is up to date")
         return GoldenResult(existing, name, built=False, seconds=time.monotonic() - start)
 
+    find_own_stack(ctx, stack_name)  # refuses a stranger's stack before any work is done
     if key_name is None:
         key_name = _cluster_keypair(ctx)
     step(f"building golden image {name}")
@@ -210,8 +192,8 @@ def ensure_golden_image(
                 security_groups=security_groups,
                 timeout=timeout,
             )
-            stack = _ensure_stack(ctx, stack_name, parameters, timeout, poll_interval)
-            server_id = _builder_server_id(ctx, stack)
+            stack = ensure_stack(ctx, stack_name, parameters, timeout, poll_interval)
+            server_id = builder_server_id(ctx, stack)
             summary = stack_output(stack.outputs, "images")
             if summary:
                 step(f"builder loaded: {summary}")
@@ -221,7 +203,7 @@ def ensure_golden_image(
         raise
     finally:
         try:
-            _remove_stack(ctx, stack_name, poll_interval)
+            remove_stack(ctx, stack_name, poll_interval)
         except CloudhpError as cleanup:
             if failure is None:
                 raise
@@ -269,92 +251,6 @@ def _existing_golden(
         with cloud_call(f"deleting image {image.id}"):
             conn.image.delete_image(image.id, ignore_missing=True)
     return None
-
-
-def _find_stack(ctx: ClusterContext, name_or_id: str) -> Any | None:
-    with cloud_call(f"looking up stack {name_or_id}"):
-        return ctx.conn.orchestration.find_stack(name_or_id, ignore_missing=True)
-
-
-def _ensure_stack(
-    ctx: ClusterContext,
-    stack_name: str,
-    parameters: dict[str, str],
-    timeout: int,
-    poll_interval: float,
-) -> Any:
-    """A CREATE_COMPLETE builder stack, reusing a complete one from an interrupted run."""
-    orchestration, step = ctx.conn.orchestration, ctx.reporter.step
-    stack = _find_stack(ctx, stack_name)
-    if stack is not None:
-        build_id = (stack.parameters or {}).get("build_id")
-        action = existing_stack_action(stack.status or "", build_id, parameters["build_id"])
-        if action == "reuse":
-            step(f"reusing the complete builder stack {stack_name} of an interrupted run")
-            return stack
-        step(f"removing the stale builder stack {stack_name} ({stack.status})")
-        _remove_stack(ctx, stack_name, poll_interval)
-    template = template_format.parse(read_template())
-    with cloud_call(f"creating stack {stack_name}"):
-        created = orchestration.create_stack(
-            name=stack_name,
-            template=template,
-            parameters=parameters,
-            timeout_mins=math.ceil((timeout + BOOT_MARGIN) / 60),
-            is_rollback_disabled=True,
-            tags=[ctx.tag],
-        )
-    step(f"stack {stack_name} created; waiting for the builder to signal")
-
-    def fetch() -> Any:
-        with cloud_call(f"reading stack {stack_name}"):
-            return orchestration.get_stack(created.id)
-
-    def tick(current: Any, elapsed: float) -> None:
-        step(f"stack {stack_name} {current.status} ({elapsed:.0f}s)")
-
-    stack = poll(
-        fetch,
-        lambda s: s.status != "CREATE_IN_PROGRESS",
-        timeout=timeout + BOOT_MARGIN,
-        interval=poll_interval,
-        on_tick=tick,
-        what=f"stack {stack_name}",
-        hint=RESUME_HINT,
-    )
-    if stack.status != "CREATE_COMPLETE":
-        reason = stack.status_reason or "Heat gave no reason"
-        # The builder's own FAILURE signal says all; otherwise (a timeout, a server in
-        # ERROR) its console is the only clue.
-        console = "" if SCRIPT_FAILURE in reason else _builder_console(ctx, stack)
-        raise GoldenBuildFailed(
-            f"building the golden image failed: stack {stack_name} is {stack.status}: "
-            f"{reason}" + (f"\nbuilder console:\n{console}" if console else ""),
-            hint="fix the cause and run again; the builder stack has been deleted",
-        )
-    return stack
-
-
-def _builder_server_id(ctx: ClusterContext, stack: Any) -> str:
-    """The builder server, from the stack's output or, failing that, its resources."""
-    server_id = stack_output(stack.outputs, "server_id")
-    if server_id:
-        return str(server_id)
-    with cloud_call(f"listing the resources of stack {stack.name}"):
-        for res in ctx.conn.orchestration.resources(stack):
-            if res.name == "server" and res.physical_resource_id:
-                return str(res.physical_resource_id)
-    raise GoldenBuildFailed(f"stack {stack.name} has no builder server")
-
-
-def _builder_console(ctx: ClusterContext, stack: Any) -> str:
-    """The end of the builder's console, best effort, to explain a failure."""
-    try:
-        server_id = _builder_server_id(ctx, stack)
-        output = ctx.conn.compute.get_server_console_output(server_id, length=60)
-    except (CloudhpError, os_exc.SDKException):
-        return ""
-    return console_tail(str(output.get("output") or ""))
 
 
 def _snapshot(
@@ -415,41 +311,3 @@ def _wait_image(ctx: ClusterContext, image_id: str, poll_interval: float, *, fai
             hint="the cloud's image service could not store it; check its quota and run again",
         )
     return image
-
-
-def _remove_stack(ctx: ClusterContext, stack_name: str, poll_interval: float) -> None:
-    """Deletes the builder stack, if any, and waits until it is gone."""
-    stack = _find_stack(ctx, stack_name)
-    if stack is None:
-        return
-    orchestration = ctx.conn.orchestration
-    if stack.status != "DELETE_IN_PROGRESS":
-        ctx.reporter.step(f"deleting stack {stack_name}")
-        with cloud_call(f"deleting stack {stack_name}"):
-            orchestration.delete_stack(stack.id, ignore_missing=True)
-
-    def fetch() -> Any | None:
-        try:
-            return orchestration.get_stack(stack.id)
-        except os_exc.NotFoundException:
-            return None
-        except os_exc.SDKException as exc:
-            raise CloudhpError(f"reading stack {stack_name} failed: {exc}") from None
-
-    last = poll(
-        fetch,
-        lambda s: s is None or s.status == "DELETE_FAILED",
-        timeout=DELETE_TIMEOUT,
-        interval=poll_interval,
-        on_tick=lambda s, t: ctx.reporter.step(
-            f"stack {stack_name} {getattr(s, 'status', 'gone')} ({t:.0f}s)"
-        ),
-        what=f"deleting stack {stack_name}",
-        hint=RESUME_HINT,
-    )
-    if last is not None:
-        raise CloudhpError(
-            f"stack {stack_name} could not be deleted: {last.status_reason}",
-            hint=f"delete it with `openstack stack delete {stack_name}`; `cloudhp teardown` "
-            "also removes it",
-        )

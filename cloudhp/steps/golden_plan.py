@@ -1,5 +1,6 @@
 """The golden image's decisions, apart from the cloud: what goes into its name, what
-the builder stack is given, and what to do with leftovers of an earlier run.
+the builder stack is given, what to do with leftovers of an earlier run, and whether
+teardown may delete an image other clusters boot from.
 
 `cloudhp.steps.golden` does the I/O and asks these functions at each turn, so every verdict
 (reuse, adopt, wait, delete, refuse a foreign image) is unit-tested without a cloud.
@@ -10,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from cloudhp.naming import cluster_tag
 
 if TYPE_CHECKING:
     from cloudhp.context import Resolved
@@ -186,3 +189,54 @@ def console_tail(console: str, lines: int = 8) -> str:
     kept = [line for line in console.splitlines() if line.strip() and not _KEY_LINE.search(line)]
     ours = [line for line in kept if "cloudhp-golden:" in line]
     return "\n".join((ours or kept)[-lines:])
+
+
+@dataclass(frozen=True)
+class ServerImage:
+    """A server as teardown's image decision sees it."""
+
+    name: str
+    image_id: str  # "" when booted from a volume, which holds its own copy of the image
+    clusters: tuple[str, ...]  # the clusters its cloudhp-cluster tags name
+
+
+def image_users(
+    cluster: str, image_ids: Iterable[str], servers: Iterable[ServerImage]
+) -> dict[str, dict[str, list[str]]]:
+    """Which of `cluster`'s images other clusters' servers boot from: image id ->
+    cluster -> its servers (sorted). An image missing from the result may be deleted.
+
+    A golden image is shared by name with every cluster of the same inputs but carries
+    only the tags of the clusters it was given to, so the tag alone would let one
+    cluster's teardown delete the image under another's nodes (which then cannot be
+    rebuilt, nor the cluster grown from it). The cluster's own servers do not count:
+    they are deleted first. Nor do servers outside any cluster: cloudhp keeps no
+    account of them, and the cloud keeps running them without their image.
+    """
+    wanted = set(image_ids)
+    users: dict[str, dict[str, list[str]]] = {}
+    for server in servers:
+        if server.image_id not in wanted:
+            continue
+        for other in server.clusters:
+            if other != cluster:
+                users.setdefault(server.image_id, {}).setdefault(other, []).append(server.name)
+    return {
+        image: {c: sorted(names) for c, names in sorted(by_cluster.items())}
+        for image, by_cluster in users.items()
+    }
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def kept_image_reason(cluster: str, users: Mapping[str, Sequence[str]]) -> str:
+    """Why an image was kept, and what became of it (handed over to its users' tags)."""
+    uses = "; ".join(f"cluster {c}: {_some(names)}" for c, names in sorted(users.items()))
+    tags = ", ".join(cluster_tag(c) for c in sorted(users))
+    return (
+        f"servers of other clusters boot from it ({uses}); it is now tagged {tags} instead "
+        f"of {cluster_tag(cluster)}, so the teardown --images of the last of them deletes it"
+    )

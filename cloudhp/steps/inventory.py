@@ -5,11 +5,15 @@ What marks a resource as the cluster's:
 - servers, floating IPs, ports, security groups, images, stacks: the tag
   `cloudhp-cluster=<name>` (Nova, Neutron, Glance and Heat tags);
 - volumes: the metadata key `cloudhp-cluster` with the cluster's name (Cinder has no tags);
-- the keypair: its exact name `<name>-key` (Nova keypairs have neither).
+- the keypair: named `<name>-key` AND its public key's comment is the tag, or it holds
+  the cluster's local public key (Nova keypairs have neither tags nor metadata; see
+  `cloudhp.steps.keypair`).
 
 Every listing is filtered by the cloud AND checked again here (tag present, project is
 ours), because deleting on the word of a filter that a cloud might ignore, or that an
-admin token widens to all projects, could delete someone else's resources.
+admin token widens to all projects, could delete someone else's resources. What bears
+the cluster's name without its marker is returned as `Kept`, with the reason, so that
+teardown says what it left alone instead of skipping it silently.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from typing import Any
 import openstack.exceptions as os_exc
 
 from cloudhp.cloud.calls import cloud_call
-from cloudhp.naming import cluster_tag, is_cluster_volume, parse_cluster_tag
-from cloudhp.steps.keypair import find_keypair, keypair_name
+from cloudhp.keys import KeyPair
+from cloudhp.naming import cluster_tag, is_cluster_volume, parse_cluster_tag, tag_list
+from cloudhp.steps.golden_plan import ServerImage
+from cloudhp.steps.keypair import find_keypair, keypair_name, keypair_ownership
 
 KINDS = ("stack", "server", "floating IP", "volume", "port", "security group", "keypair", "image")
 """Deletion order: each kind may hold on to the ones after it, never to those before."""
@@ -42,6 +48,31 @@ class Found:
 
     def label(self) -> str:
         return f"{self.kind} {self.name or '(unnamed)'} ({self.id})"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A resource teardown left alone, and why (a name that is not a proof of ownership,
+    an image other clusters boot from)."""
+
+    item: Found
+    reason: str
+    handed_to: tuple[str, ...] = ()  # images: the clusters whose tags it now carries
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.item.kind,
+            "id": self.item.id,
+            "name": self.item.name,
+            "reason": self.reason,
+            "handed_over_to": list(self.handed_to),
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    found: list[Found]  # the cluster's, in plan order
+    kept: list[Kept]  # named like the cluster's, not provably its own
 
 
 def plan_teardown(found: Iterable[Found]) -> list[Found]:
@@ -79,14 +110,17 @@ def _if_service(find: Callable[[], list[Found]]) -> list[Found]:
         return []
 
 
-def _stack_tags(stack: Any) -> list[str]:
-    tags = stack.tags or []
-    return tags.split(",") if isinstance(tags, str) else list(tags)
+def find_cluster_resources(
+    conn: Any, cluster: str, include_images: bool = False, local_key: KeyPair | None = None
+) -> Inventory:
+    """Everything that carries the cluster's marker in the current project, in plan order.
 
-
-def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False) -> list[Found]:
-    """Everything that carries the cluster's marker in the current project, in plan order."""
+    Args:
+        local_key: The cluster's key on this machine, if any: a keypair holding its
+            public half is the cluster's even without the marker comment.
+    """
     tag = cluster_tag(cluster)
+    kept: list[Kept] = []
     project_id = conn.current_project_id
     net = conn.network
 
@@ -134,7 +168,14 @@ def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False
 
     def keypairs() -> list[Found]:
         keypair = find_keypair(conn, keypair_name(cluster))
-        return [] if keypair is None else [Found("keypair", keypair.name, keypair.name)]
+        if keypair is None:
+            return []
+        item = Found("keypair", keypair.name, keypair.name)
+        why = keypair_ownership(keypair.public_key or "", cluster, local_key)
+        if why is not None:
+            kept.append(Kept(item, why))
+            return []
+        return [item]
 
     def images() -> list[Found]:
         return [
@@ -150,19 +191,46 @@ def find_cluster_resources(conn: Any, cluster: str, include_images: bool = False
         return [
             Found("stack", st.id, st.name or "", st.status or "")
             for st in conn.orchestration.stacks()
-            if has_tag(_stack_tags(st), tag)
+            if has_tag(tag_list(st.tags), tag)
         ]
 
     finders = [stacks, servers, floating_ips, volumes, ports, security_groups, keypairs]
     if include_images:
         finders.append(images)
-    return plan_teardown(found for find in finders for found in _if_service(find))
+    found = plan_teardown(found for find in finders for found in _if_service(find))
+    return Inventory(found, kept)
 
 
-def find_resources(conn: Any, cluster: str, include_images: bool = False) -> list[Found]:
+def find_resources(
+    conn: Any, cluster: str, include_images: bool = False, local_key: KeyPair | None = None
+) -> Inventory:
     """`find_cluster_resources` with the cloud's errors mapped to a CloudhpError."""
     with cloud_call("listing the cluster's resources"):
-        return find_cluster_resources(conn, cluster, include_images)
+        return find_cluster_resources(conn, cluster, include_images, local_key)
+
+
+def servers_by_image(conn: Any) -> list[ServerImage]:
+    """Every server of the project with the image it booted from and its clusters."""
+    with cloud_call("listing the project's servers"):
+        return [
+            ServerImage(
+                s.name or s.id,
+                getattr(s.image, "id", None) or "",
+                tuple(c for c in map(parse_cluster_tag, _server_tags(conn, s)) if c),
+            )
+            for s in conn.compute.servers(details=True)
+        ]
+
+
+def hand_over_image(conn: Any, image_id: str, cluster: str, to: Iterable[str]) -> None:
+    """Gives an image of `cluster` to the clusters `to`: their tags go on before its own
+    comes off, so that an interrupted hand-over leaves an image someone still owns (and
+    the next teardown finishes it)."""
+    images: Any = conn.image  # Glance v2: the only image API with tags
+    with cloud_call(f"handing image {image_id} over"):
+        for other in to:
+            images.add_tag(image_id, cluster_tag(other))
+        images.remove_tag(image_id, cluster_tag(cluster))
 
 
 def clusters_in_cloud(conn: Any) -> list[str]:

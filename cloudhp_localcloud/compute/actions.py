@@ -7,11 +7,14 @@ stopped"). createImage makes the Glance image record here (queued) so its id can
 returned at once; the commit and volume copy happen in the background (snapshots.py).
 
 Volume attachments call the volume service (volume/backend.py): `attach_volume` returns the
-device path, which the server record keeps for listing and for detach on delete.
+device path, which the server record keeps for listing and for detach on delete. A
+requested `device` must match Nova's pattern; the server gets it only if it is a free
+/dev/vd[b-z] (the backend runs commands with it as root in the server), else the next.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, g, jsonify, request
@@ -21,6 +24,20 @@ from cloudhp_localcloud.compute import lifecycle, nodes, snapshots
 from cloudhp_localcloud.compute.common import V, bp, get_server, mv
 from cloudhp_localcloud.store import Record, Store, current_store, new_id, utcnow
 from cloudhp_localcloud.volume.backend import attach_volume, detach_volume
+
+# Nova's request schema for volumeAttachment.device (from nova/block_device.py).
+DEVICE_PATTERN = "(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"
+
+
+def _requested_device(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(DEVICE_PATTERN, value):
+        raise faults.BadRequest(
+            f"Invalid input for field/attribute device. Value: {value!r}. "
+            f"It does not match '{DEVICE_PATTERN}'."
+        )
+    return value
 
 
 def _conflict(record: Record, action: str) -> faults.Conflict:
@@ -203,11 +220,12 @@ def attach(server_id: str) -> Response:
     volume_id = body.get("volumeId")
     if not isinstance(volume_id, str) or not volume_id:
         raise faults.BadRequest("Invalid input for field/attribute volumeId.")
+    device = _requested_device(body.get("device"))
     if record.get("task_state") or record["vm_state"] not in ("active", "stopped"):
         raise _conflict(record, "attach_volume")
     if any(a["volume_id"] == volume_id for a in record.get("volume_attachments") or []):
         raise faults.BadRequest(f"Invalid volume: volume {volume_id} already attached")
-    device = attach_volume(store, volume_id, server_id, body.get("device"))
+    device = attach_volume(store, volume_id, server_id, device)
     attachment = {
         "volume_id": volume_id,
         "device": device,

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from cloudhp_localcloud import faults
+from cloudhp_localcloud import bodies, faults
 from cloudhp_localcloud.compute import lifecycle, nodes
 from cloudhp_localcloud.image.schema import CORE, MUTABLE, READ_ONLY, apply_patch, check_value
-from cloudhp_localcloud.store import Record, current_store, new_id, utcnow
+from cloudhp_localcloud.store import DuplicateId, Record, current_store, new_id, utcnow
 
 bp = Blueprint("image", __name__)
 
@@ -225,17 +225,17 @@ def create_image() -> tuple[Response, int, dict[str, str]]:
             doc[key] = check_value(key, value)
         elif key not in ("id", "name", "owner"):
             doc["properties"][key] = value if isinstance(value, str) else str(value)
-    image_id = body.get("id") or new_id()
-    store = current_store()
-    if store.get("image", image_id) is not None:
-        raise faults.Conflict(f"An image with identifier {image_id} already exists")
-    record = store.insert(
-        "image",
-        doc,
-        id=image_id,
-        name=check_value("name", body.get("name")),
-        project_id=body.get("owner") or g.project_id,
-    )
+    image_id = new_id() if body.get("id") is None else check_value("id", body["id"])
+    try:
+        record = current_store().insert(
+            "image",
+            doc,
+            id=image_id,
+            name=check_value("name", body.get("name")),
+            project_id=body.get("owner") or g.project_id,
+        )
+    except DuplicateId:
+        raise faults.Conflict(f"The identifier {image_id} is already in use") from None
     return jsonify(image_view(record)), 201, {"Location": f"/v2/images/{image_id}"}
 
 
@@ -291,6 +291,7 @@ def delete_tag(image_id: str, tag: str) -> tuple[str, int]:
 
 
 @bp.route(f"{V}/images/<image_id>/file", methods=["GET", "PUT"])
+@bodies.raw_body  # image data, not JSON: no 1 MiB limit
 def image_file(image_id: str) -> Response:
     _get(image_id)
     raise faults.NotImplementedFault(

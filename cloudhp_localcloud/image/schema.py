@@ -8,6 +8,7 @@ Glance's status codes (403 for read-only, 409 for a missing property).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import g
@@ -43,13 +44,24 @@ MUTABLE = (
 )
 
 
+# Glance's schema for "id"; it also keeps a client's id clear of internal records.
+IMAGE_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 
 
 def check_value(key: str, value: Any) -> Any:
-    if key in ("protected", "os_hidden"):
+    if key == "id":
+        if not isinstance(value, str) or not IMAGE_ID.fullmatch(value):
+            raise faults.BadRequest(
+                f"Invalid value {value!r} for 'id': an image id is a UUID "
+                "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits)"
+            )
+    elif key in ("protected", "os_hidden"):
         if not isinstance(value, bool):
             raise faults.BadRequest(f"Invalid value for '{key}': must be a boolean")
     elif key in ("min_ram", "min_disk"):

@@ -13,7 +13,6 @@ CLOUDHP_LOCALCLOUD_SIGNAL_URL, and the URL the request came to.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from flask import Response, current_app, g, jsonify, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from cloudhp_localcloud import auth, faults
+from cloudhp_localcloud import auth, bodies, faults
 from cloudhp_localcloud.config import current_config
 from cloudhp_localcloud.orchestration import credentials, errors
 from cloudhp_localcloud.orchestration.api_common import (
@@ -74,7 +73,7 @@ def _parse_request_template(body: dict[str, Any]) -> tuple[Template, dict[str, A
     environment = body.get("environment") or {}
     if isinstance(environment, str):
         try:
-            environment = json.loads(environment)
+            environment = bodies.loads(environment, "The environment")
         except ValueError:
             raise faults.BadRequest("The environment is not valid JSON.") from None
     if not isinstance(environment, dict):

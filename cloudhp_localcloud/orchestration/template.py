@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from cloudhp_localcloud import bodies
 from cloudhp_localcloud.orchestration import errors
 from cloudhp_localcloud.orchestration.functions import calls, check_syntax
 from cloudhp_localcloud.orchestration.graph import creation_order
@@ -110,7 +111,7 @@ def load(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     """A template document from the API's `template` field (a mapping or YAML/JSON text).
 
     Raises:
-        StackValidationFailed: not YAML, or not a mapping.
+        StackValidationFailed: not YAML, not a mapping, or nested too deeply.
     """
     if isinstance(raw, Mapping):
         doc: Any = _dates_to_text(dict(raw))
@@ -119,9 +120,20 @@ def load(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
             doc = yaml.load(raw, Loader=_Loader)
         except yaml.YAMLError as exc:
             raise errors.StackValidationFailed(f"Error parsing template: {exc}") from None
+        except RecursionError:  # PyYAML recurses several frames per level
+            raise _nested_too_deeply() from None
+    if bodies.too_deep(doc):
+        raise _nested_too_deeply()
     if not isinstance(doc, dict):
         raise errors.StackValidationFailed("The template is not a JSON object or YAML mapping.")
     return doc
+
+
+def _nested_too_deeply() -> errors.StackValidationFailed:
+    return errors.StackValidationFailed(
+        f"Error parsing template: it nests objects and lists deeper than "
+        f"{bodies.MAX_JSON_DEPTH} levels"
+    )
 
 
 def _dates_to_text(value: Any) -> Any:

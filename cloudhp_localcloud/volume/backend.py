@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -44,6 +45,12 @@ VOLUME = "volume"
 GIB = 1024**3
 LOOP_MAJOR = 7
 _LOOP_CTL_GET_FREE = 0x4C82
+# The only device names a server gets: they go into commands run as root in it.
+DEVICE = re.compile(r"/dev/vd[b-z]")
+# A fixed script: the device and its numbers are its arguments, never its text.
+_MAKE_NODE = (
+    'rm -f "$1" && mknod -m 660 "$1" b "$2" "$3" && { chgrp disk "$1" 2>/dev/null || true; }'
+)
 _client: docker.DockerClient | None = None
 
 
@@ -182,8 +189,8 @@ def _container(server_id: str) -> Any:
         return None
 
 
-def _exec(container: Any, script: str) -> None:
-    result = container.exec_run(["sh", "-c", script], user="root")
+def _exec(container: Any, argv: list[str]) -> None:
+    result = container.exec_run(argv, user="root")
     if result.exit_code != 0:
         raise faults.Fault(
             f"Could not create the disk device in server container {container.name}: "
@@ -196,8 +203,7 @@ def make_node(server_id: str, device: str, minor: int) -> bool:
     container = _container(server_id)
     if container is None or container.status != "running":
         return False
-    _exec(container, f"rm -f {device} && mknod -m 660 {device} b {LOOP_MAJOR} {minor} "
-                     f"&& chgrp disk {device} 2>/dev/null; true")  # fmt: skip
+    _exec(container, ["sh", "-c", _MAKE_NODE, "sh", device, str(LOOP_MAJOR), str(minor)])
     return True
 
 
@@ -205,7 +211,7 @@ def remove_node(server_id: str, device: str) -> None:
     container = _container(server_id)
     if container is not None and container.status == "running":
         with contextlib.suppress(faults.Fault, docker.errors.APIError):
-            _exec(container, f"rm -f {device}")
+            _exec(container, ["rm", "-f", "--", device])
 
 
 # --- attach / detach (the compute contract) ------------------------------------------
@@ -228,7 +234,11 @@ def used_devices(store: Store, server_id: str) -> set[str]:
 
 
 def _pick_device(used: set[str], wanted: str | None) -> str:
-    if wanted and wanted.startswith("/dev/") and wanted not in used and len(wanted) <= 16:
+    """`wanted` if it is a free /dev/vd[b-z], else the first free one.
+
+    Like Nova's libvirt driver, which takes the requested name as a hint only.
+    """
+    if wanted is not None and DEVICE.fullmatch(wanted) and wanted not in used:
         return wanted
     for letter in "bcdefghijklmnopqrstuvwxyz":
         device = f"/dev/vd{letter}"

@@ -26,6 +26,7 @@ from cloudhp.images import BuiltImage, nodecontainers
 from cloudhp.images.transfer import load_into_node
 from cloudhp.keys import ensure_keypair
 from cloudhp.progress import RecordingReporter
+from cloudhp.remote.hostkeys import console_host_keys
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.runner import Result, Runner
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
@@ -85,7 +86,10 @@ def form_swarm(demo: SwarmDemo, node_image: str) -> None:
         for i in range(1, demo.node_count + 1)
     ]
     containers = in_parallel(lambda s: nodecontainers.create_node(demo.client, s), specs)
-    in_parallel(nodecontainers.wait_for_boot, containers)
+    consoles = in_parallel(nodecontainers.wait_for_boot, containers)
+    for spec, container, console in zip(specs, containers, consoles, strict=True):
+        keys = console_host_keys(console)
+        demo.known_hosts.pin(spec.ip or "", 22, keys, server_id=container.id)
     demo.nodes = [
         DemoNode(
             s.hostname or s.name,

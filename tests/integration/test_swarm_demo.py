@@ -39,7 +39,7 @@ def test_three_node_swarm_serves_across_nodes(demo, engine):
     # HAProxy runs on node1 only; the other nodes' tasks answered through the overlay.
     assert set(report.answers) == {"node1", "node2", "node3"}, report.answers
 
-    # Host keys were pinned at first contact; a different key is refused afterwards.
+    # Host keys were pinned from the boot log before first contact; another key is refused.
     node = demo.nodes[1]
     pinned = paramiko.HostKeys(str(demo.known_hosts.path))
     assert node.ip in pinned

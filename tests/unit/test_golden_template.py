@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from openstack.orchestration.util import template_format
 
-from cloudhp.steps.golden import TEMPLATE_PATH
+from cloudhp.steps.golden_stack import TEMPLATE_PATH
 
 TEMPLATE: dict[str, Any] = template_format.parse(TEMPLATE_PATH.read_text())
 SIGNAL_CLI = (

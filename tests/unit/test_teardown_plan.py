@@ -77,5 +77,6 @@ def test_report_counts() -> None:
         "changed": True,
         "counts": {"server": 2, "port": 1},
         "deleted": {"server": ["a", "b"], "port": ["p"]},
+        "kept": [],
     }
     assert TeardownReport("demo", {"server": []}).found_nothing

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import openstack.exceptions as os_exc
 from openstack.connection import Connection
+
+from cloudhp.context import ClusterContext
+from cloudhp.steps.preflight import preflight
 
 PRIVATE_NET = "cluster-tests-net"
 
@@ -40,3 +44,26 @@ def delete_private_network(conn: Connection, network: Any) -> None:
     for subnet in conn.network.subnets(network_id=network.id):
         conn.network.delete_subnet(subnet, ignore_missing=True)
     conn.network.delete_network(network, ignore_missing=True)
+
+
+def ready(make_ctx: Callable[..., ClusterContext], **values: Any) -> ClusterContext:
+    """A fresh cluster's context through preflight, with the smallest flavor."""
+    ctx = make_ctx(flavor="m1.tiny", **values)
+    ctx.facts["bastion_address"] = "10.9.8.7"
+    ctx.resolved = preflight(ctx)
+    return ctx
+
+
+def boot(
+    conn: Connection, ctx: ClusterContext, name: str, tagged: bool, image_id: str | None = None
+) -> Any:
+    """A server on the cluster's network, from the base image unless told otherwise."""
+    res = ctx.need_resolved()
+    extra: dict[str, Any] = {"tags": [ctx.tag]} if tagged else {}
+    return conn.compute.create_server(
+        name=name,
+        image_id=image_id or res.image_id,
+        flavor_id=res.flavor_id,
+        networks=[{"uuid": res.network_id}],
+        **extra,
+    )

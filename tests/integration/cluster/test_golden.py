@@ -143,7 +143,7 @@ def _ssh(conn: Connection, ctx: ClusterContext, server: Any) -> SSHRunner:
         keys = [k for k in console_host_keys(console) if not k.startswith("ssh-dss")]
         time.sleep(0.5)
     assert keys, "the server printed no host key on its console"
-    known.pin(ip, 22, keys)
+    known.pin(ip, 22, keys, server_id=server.id)
     runner = SSHRunner(ip, "debian", ctx.key_path, known)
     wait_for_ssh(runner, timeout=120)
     return runner

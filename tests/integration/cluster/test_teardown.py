@@ -13,7 +13,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 import pytest
-from cluster_support import unique_name
+from cluster_support import boot, ready, unique_name
 from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
@@ -22,31 +22,11 @@ from cloudhp.flows.teardown import teardown
 from cloudhp.naming import cluster_tag, resource_name
 from cloudhp.progress import RecordingReporter
 from cloudhp.steps.keypair import ensure_cloud_keypair, find_keypair, keypair_name
-from cloudhp.steps.preflight import preflight
 from cloudhp.steps.secgroups import ensure_security_groups, group_name
 
 pytestmark = pytest.mark.docker
 
 MakeCtx = Callable[..., ClusterContext]
-
-
-def ready(make_ctx: MakeCtx) -> ClusterContext:
-    ctx = make_ctx(flavor="m1.tiny")
-    ctx.facts["bastion_address"] = "10.9.8.7"
-    ctx.resolved = preflight(ctx)
-    return ctx
-
-
-def boot(conn: Connection, ctx: ClusterContext, name: str, tagged: bool) -> Any:
-    res = ctx.need_resolved()
-    extra: dict[str, Any] = {"tags": [ctx.tag]} if tagged else {}
-    return conn.compute.create_server(
-        name=name,
-        image_id=res.image_id,
-        flavor_id=res.flavor_id,
-        networks=[{"uuid": res.network_id}],
-        **extra,
-    )
 
 
 def tagged_port(conn: Connection, ctx: ClusterContext, name: str, tag: str | None) -> Any:
