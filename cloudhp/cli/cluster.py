@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from cloudhp import state
-from cloudhp.cli.options import NAME_HELP, files_of
+from cloudhp.cli.options import NAME_HELP, files_of, locked, no_wait_option
 from cloudhp.cli.output import emit, output_option, reporter_for
 from cloudhp.cloud.access import auth_choice, open_cloud
 from cloudhp.cloud.credentials import read_secret
@@ -69,12 +69,14 @@ def _project_name(conn: Any) -> str:
 @click.option("--network", help="private network [default: the only one]")
 @click.option("--external-network", help="for the floating IP [default: the only one]")
 @click.option("--ssh-user", help="login user of the image [default: debian]")
+@no_wait_option
 @output_option
 def init(
     openrc: Path | None,
     os_cloud: str | None,
     cloud: str | None,
     spec_file: Path | None,
+    no_wait: bool,
     output: str,
     **flags: Any,
 ) -> None:
@@ -95,7 +97,8 @@ def init(
         reporter_for(output),
         auth=auth_choice(openrc, os_cloud, cloud),
     )
-    report = run_init(ctx, local_engine())
+    with locked(state.cluster_files(spec.name), "cloudhp init", no_wait):
+        report = run_init(ctx, local_engine())
 
     def text() -> None:
         click.echo(f"cluster {spec.name}: {'changed' if report.changed else 'no changes'}")
@@ -154,6 +157,7 @@ def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
 @click.option("--name", help=NAME_HELP)
 @click.option("--images", is_flag=True, help="also delete the cluster's golden image(s)")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@no_wait_option
 @output_option
 def teardown(
     openrc: Path | None,
@@ -162,6 +166,7 @@ def teardown(
     name: str | None,
     images: bool,
     yes: bool,
+    no_wait: bool,
     output: str,
 ) -> None:
     """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify."""
@@ -173,9 +178,10 @@ def teardown(
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
     files, conn = connect_cluster(name, openrc, os_cloud, cloud)
-    report = run_teardown(
-        conn, name, reporter_for(output), include_images=images, key_path=files.key_path
-    )
+    with locked(files, "cloudhp teardown", no_wait):
+        report = run_teardown(
+            conn, name, reporter_for(output), include_images=images, key_path=files.key_path
+        )
     data = report.to_dict()
 
     def text() -> None:
