@@ -22,7 +22,7 @@ from pathlib import Path
 
 import paramiko
 
-from cloudhp.errors import HostKeyUnpinned, WaitTimeout
+from cloudhp.errors import HostKeyUnpinned, Transient, WaitTimeout
 from cloudhp.keys import write_private
 from cloudhp.polling import poll
 
@@ -205,8 +205,9 @@ def pin_from_consoles(
     """Pin each address from its server's console unless it is pinned from that server.
 
     Polls all servers whose keys are missing in one loop, pinning each as soon as its
-    console shows them; `read_console(server_id)` returns a console log. Returns the
-    servers it pinned.
+    console shows them; `read_console(server_id)` returns a console log. A console that
+    cannot be read for a moment (a `Transient` failure) does not hold up the others.
+    Returns the servers it pinned.
 
     Raises:
         WaitTimeout: some consoles showed no usable key within `timeout` seconds; the
@@ -214,10 +215,19 @@ def pin_from_consoles(
     """
     stale = [s for s in servers if known.pinned_server(s.host, s.port) != s.server_id]
     pending = list(stale)
+    failures: dict[ServerAddress, Exception] = {}
 
     def fetch() -> list[ServerAddress]:
         for server in list(pending):
-            keys = console_host_keys(read_console(server.server_id))
+            try:
+                console = read_console(server.server_id)
+            except Exception as exc:
+                if not isinstance(exc, Transient):
+                    raise
+                failures[server] = exc
+                continue
+            failures.pop(server, None)
+            keys = console_host_keys(console)
             if keys:
                 known.pin(server.host, server.port, keys, server_id=server.server_id)
                 pending.remove(server)
@@ -238,7 +248,9 @@ def pin_from_consoles(
             on_tick=tick,
         )
     except WaitTimeout:
-        missing = "; ".join(str(s) for s in pending)
+        missing = "; ".join(
+            f"{s} (last read failed: {failures[s]})" if s in failures else str(s) for s in pending
+        )
         raise WaitTimeout(
             f"no SSH host key appeared on the console of {missing} within {timeout:.0f}s; "
             "cloudhp does not connect to a server whose key it cannot check",

@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from cloudhp import polling
-from cloudhp.errors import HostKeyMismatch, HostKeyUnpinned, WaitTimeout
+from cloudhp.errors import (
+    CloudUnavailable,
+    HostKeyMismatch,
+    HostKeyUnpinned,
+    NotFoundError,
+    WaitTimeout,
+)
 from cloudhp.flows import status
 from cloudhp.flows.nodes import open_nodes
 from cloudhp.keys import ensure_keypair
@@ -390,6 +396,31 @@ def test_no_keys_within_the_bound_is_a_clear_refusal(tmp_path, clock):
     assert 600 < sum(clock.sleeps) <= 605  # bounded: one interval past the deadline at most
     assert known.pinned_server("10.0.0.7") is None  # never pinned, so never connected to
     assert known.pinned_server("10.0.0.6") == "w1"  # a rerun waits for the late one only
+
+
+def test_a_console_that_cannot_be_read_for_now_does_not_hold_up_the_others(tmp_path, clock):
+    known = KnownHosts(tmp_path / "known_hosts")
+    flaky = ServerAddress("c1-worker-2", "w2", "10.0.0.7")
+    ready = ServerAddress("c1-worker-1", "w1", "10.0.0.6")
+
+    def read_console(server_id: str) -> str:
+        if server_id == "w2":
+            raise CloudUnavailable("reading the console of server w2 failed: 503")
+        return cloud_init_console(KEYS)
+
+    with pytest.raises(WaitTimeout, match=r"c1-worker-2 .*\(last read failed: .*503\)"):
+        pin_from_consoles(known, [flaky, ready], read_console, timeout=60, interval=5)
+    assert known.pinned_server("10.0.0.6") == "w1"
+
+
+def test_a_server_gone_while_waiting_ends_the_wait_at_once(tmp_path, clock):
+    def read_console(server_id: str) -> str:
+        raise NotFoundError(f"server {server_id} not found")
+
+    server = ServerAddress("c1-worker-1", "w1", "10.0.0.6")
+    with pytest.raises(NotFoundError):
+        pin_from_consoles(KnownHosts(tmp_path / "known_hosts"), [server], read_console)
+    assert clock.sleeps == []
 
 
 # --- the flows ---------------------------------------------------------------------------
