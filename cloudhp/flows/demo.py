@@ -35,6 +35,7 @@ from cloudhp.steps.swarm import (
     ensure_swarm,
     join_tokens,
     list_nodes,
+    swarm_members,
 )
 
 LABEL = "cloudhp.demo"
@@ -132,8 +133,9 @@ class SwarmDemo:
             first, rest = self.nodes[0], self.nodes[1:]
             ph.changed = ensure_swarm(first.runner, first.ip)
             tokens = join_tokens(first.runner)
+            members = swarm_members(first.runner)
             joined = in_parallel(
-                lambda n: ensure_joined(n.runner, tokens.worker, first.ip, n.ip), rest
+                lambda n: ensure_joined(n.runner, tokens.worker, first.ip, n.ip, members), rest
             )
             ph.changed = ph.changed or any(joined)
         with r.phase("load images"):

@@ -145,11 +145,12 @@ def _nodes_and_swarm(
     with r.phase("swarm") as ph:
         changed = swarm.ensure_swarm(lead, lead_ip)
         tokens = swarm.join_tokens(lead)
+        members = swarm.swarm_members(lead)
         for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
 
             def join(node: Node, token: str = token) -> bool:
                 return swarm.ensure_joined(
-                    runners[node.name], token, lead_ip, node.private_ip or ""
+                    runners[node.name], token, lead_ip, node.private_ip or "", members
                 )
 
             joined = any(in_parallel(join, group))

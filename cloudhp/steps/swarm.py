@@ -57,7 +57,11 @@ class JoinTokens:
 
 
 def ensure_swarm(runner: Runner, advertise_addr: str) -> bool:
-    """Initialise the Swarm on the first manager; False when it already was."""
+    """Initialise the Swarm on the first manager; False when it already was.
+
+    A lead left `pending` or in `error` (an init or join cut off midway) leaves that
+    half-made Swarm first: it holds no tasks yet, and nothing else can be done with it.
+    """
     state = swarm_state(runner)
     if state.active and state.is_manager:
         return False
@@ -66,8 +70,15 @@ def ensure_swarm(runner: Runner, advertise_addr: str) -> bool:
             f"{runner.host} is already a worker in another swarm",
             hint="remove it from that swarm (`docker swarm leave`) or choose another node",
         )
+    if state.local_state in ("pending", "error"):
+        runner.run(["docker", "swarm", "leave", "--force"], check=False)
     runner.run(init_command(advertise_addr))
     return True
+
+
+def swarm_members(lead: Runner) -> frozenset[str]:
+    """The node ids the lead's Swarm lists: what "joined" means for every other node."""
+    return frozenset(lead.run(["docker", "node", "ls", "-q"]).stdout.split())
 
 
 def join_tokens(runner: Runner) -> JoinTokens:
@@ -81,16 +92,20 @@ def rotate_join_token(runner: Runner, role: str) -> None:
     runner.run(rotate_token_command(role))
 
 
-def ensure_joined(runner: Runner, token: str, manager_addr: str, advertise_addr: str) -> bool:
-    """Join the node to the Swarm; False when it is already part of it.
+def ensure_joined(
+    runner: Runner, token: str, manager_addr: str, advertise_addr: str, members: frozenset[str]
+) -> bool:
+    """Join the node to the lead's Swarm; False when it is already one of `members`.
 
-    A join cut off midway leaves the node `pending` or in `error`: it leaves and joins
+    Being in *a* Swarm is not enough: a node still in the Swarm of a lead that was
+    replaced (or in any other) is active but not the lead's; it leaves and joins. A
+    join cut off midway leaves the node `pending` or in `error`: it leaves and joins
     again, so an interrupted run can be completed.
     """
     state = swarm_state(runner)
-    if state.active:
+    if state.active and state.node_id in members:
         return False
-    if state.local_state in ("pending", "error"):
+    if state.local_state in ("active", "pending", "error", "locked"):
         runner.run(["docker", "swarm", "leave", "--force"], check=False)
     runner.run(join_command(token, manager_addr, advertise_addr))
     return True

@@ -37,7 +37,7 @@ from cloudhp.steps.registry import (
     push_image,
     trust_on_nodes,
 )
-from cloudhp.steps.swarm import ensure_joined, ensure_swarm, join_tokens
+from cloudhp.steps.swarm import ensure_joined, ensure_swarm, join_tokens, swarm_members
 
 pytestmark = pytest.mark.docker
 
@@ -102,7 +102,8 @@ def form_swarm(demo: SwarmDemo, node_image: str) -> None:
     first, rest = demo.nodes[0], demo.nodes[1:]
     ensure_swarm(first.runner, first.ip)
     tokens = join_tokens(first.runner)
-    in_parallel(lambda n: ensure_joined(n.runner, tokens.worker, first.ip, n.ip), rest)
+    members = swarm_members(first.runner)
+    in_parallel(lambda n: ensure_joined(n.runner, tokens.worker, first.ip, n.ip, members), rest)
 
 
 def leftovers(engine: docker.DockerClient, run_id: str) -> list[str]:
