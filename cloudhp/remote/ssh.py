@@ -16,7 +16,7 @@ from typing import IO
 
 import paramiko
 from fabric import Config, Connection
-from invoke.exceptions import UnexpectedExit
+from invoke.exceptions import CommandTimedOut, UnexpectedExit
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from cloudhp.errors import (
@@ -42,6 +42,27 @@ def from_ssh(exc: BaseException, host: str) -> CloudhpError:
         f"cannot reach {host} over SSH: {type(exc).__name__}: {exc}",
         hint="check that the node runs (`cloudhp status`) and that this machine reaches it",
     )
+
+
+COMMAND_TIMEOUT = 1800.0
+"""Seconds a command may run when its caller sets no timeout: the longest ones (an
+image streamed into `docker load`, a stack converging) take minutes, never half an hour."""
+KEEPALIVE_SECONDS = 15
+"""SSH keepalives on every connection, and TCP keepalives probing an idle socket after
+as long, every 5 s, 3 times: a node that dies without closing its connections (power
+lost, network cut) fails the command within about half a minute instead of hanging."""
+
+
+def _keep_alive(transport: paramiko.Transport) -> None:
+    transport.set_keepalive(KEEPALIVE_SECONDS)
+    sock = transport.sock
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", KEEPALIVE_SECONDS), ("TCP_KEEPINTVL", 5)):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        if hasattr(socket, "TCP_KEEPCNT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
 
 
 class SSHRunner:
@@ -99,6 +120,26 @@ class SSHRunner:
                 "replaced, someone may be intercepting the connection: compare with its "
                 "console log (`openstack console log show SERVER`) before removing the pin",
             ) from exc
+        _keep_alive(self._transport())
+
+    def _transport(self) -> paramiko.Transport:
+        transport = self._conn.client.get_transport()
+        assert transport is not None  # open() succeeded
+        return transport
+
+    def _lost(self, text: str) -> RemoteUnreachable:
+        self._conn.close()  # the next command opens a fresh connection
+        return RemoteUnreachable(
+            f"{self.host} stopped answering during `{text}`",
+            hint="the node may have died or lost its network: `cloudhp status` shows it",
+        )
+
+    def _timed_out(self, text: str, timeout: float) -> RemoteUnreachable:
+        self._conn.close()
+        return RemoteUnreachable(
+            f"{self.host} did not finish `{text}` within {timeout:.0f}s",
+            hint="the node may be overloaded or hung: `cloudhp status` shows it",
+        )
 
     def run(
         self,
@@ -108,15 +149,23 @@ class SSHRunner:
         check: bool = True,
         timeout: float | None = None,
     ) -> Result:
-        """Run a command (a list is quoted with shlex); raise RemoteCommandError on failure."""
+        """Run a command (a list is quoted with shlex); raise RemoteCommandError on failure.
+
+        Raises:
+            RemoteUnreachable: the connection was lost during the command, or it ran
+                past `timeout` (default `COMMAND_TIMEOUT`); the message names the node.
+        """
         text = command if isinstance(command, str) else shlex.join(command)
+        limit = COMMAND_TIMEOUT if timeout is None else timeout
         self.open()
         try:
-            r = self._conn.run(
-                text, in_stream=stdin if stdin is not None else False, timeout=timeout
-            )
+            r = self._conn.run(text, in_stream=stdin if stdin is not None else False, timeout=limit)
+        except CommandTimedOut:
+            raise self._timed_out(text, limit) from None
         except UnexpectedExit as exc:  # only when warn is off; kept for safety
             r = exc.result
+        if r.exited == -1 and not self._transport().is_active():
+            raise self._lost(text)
         result = Result(self.host, text, r.stdout, r.stderr, r.exited)
         if check and r.exited != 0:
             raise RemoteCommandError(self.host, text, r.exited, r.stdout + r.stderr)
@@ -130,9 +179,9 @@ class SSHRunner:
         """
         text = shlex.join(command)
         self.open()
-        transport = self._conn.client.get_transport()
-        assert transport is not None
+        transport = self._transport()
         channel = transport.open_session()
+        channel.settimeout(COMMAND_TIMEOUT)
         try:
             channel.exec_command(text)
             for chunk in chunks:
@@ -141,8 +190,14 @@ class SSHRunner:
             stdout = channel.makefile("rb").read().decode(errors="replace")
             stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
             exited = channel.recv_exit_status()
+        except TimeoutError:
+            raise self._timed_out(text, COMMAND_TIMEOUT) from None
+        except OSError:
+            raise self._lost(text) from None
         finally:
             channel.close()
+        if exited == -1 and not transport.is_active():
+            raise self._lost(text)
         if exited != 0:
             raise RemoteCommandError(self.host, text, exited, stdout + stderr)
         return Result(self.host, text, stdout, stderr, exited)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +18,7 @@ import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from sshd_support import FakeSSHD, running_sshd
 
 from cloudhp import polling
 from cloudhp.errors import (
@@ -224,62 +223,10 @@ def test_processes_pinning_at_once_lose_nothing(tmp_path):
 # --- SSH: only pinned keys ---------------------------------------------------------------
 
 
-@dataclass
-class FakeSSHD:
-    """A real SSH server (paramiko's) on 127.0.0.1 that counts what reaches it."""
-
-    host_key: paramiko.PKey
-    port: int = 0
-    connections: int = 0
-    auth_attempts: int = 0
-    transports: list[paramiko.Transport] = field(default_factory=list)
-
-
-class _Interface(paramiko.ServerInterface):
-    def __init__(self, sshd: FakeSSHD) -> None:
-        self.sshd = sshd
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
-
-    def check_auth_none(self, username: str) -> int:
-        self.sshd.auth_attempts += 1
-        return paramiko.AUTH_FAILED
-
-    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        self.sshd.auth_attempts += 1
-        return paramiko.AUTH_SUCCESSFUL
-
-
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[FakeSSHD]:
-    ensure_keypair(tmp_path / "ssh_host_ed25519_key")
-    server = FakeSSHD(
-        paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "ssh_host_ed25519_key"))
-    )
-    listener = socket.create_server(("127.0.0.1", 0))
-    server.port = listener.getsockname()[1]
-
-    def serve() -> None:
-        while True:
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                return  # the listener was closed
-            server.connections += 1
-            transport = paramiko.Transport(sock)
-            transport.add_server_key(server.host_key)
-            transport.start_server(server=_Interface(server))
-            server.transports.append(transport)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server
-    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
-    listener.close()
-    thread.join(5)
-    for transport in server.transports:
-        transport.close()
+    with running_sshd(tmp_path) as server:
+        yield server
 
 
 def _runner(tmp_path: Path, sshd: FakeSSHD, known: KnownHosts) -> SSHRunner:
