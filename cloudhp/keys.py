@@ -7,8 +7,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cloudhp.errors import EnvironmentProblem
+
+
+class DamagedKey(EnvironmentProblem):
+    """The private key file exists but cannot be read as a key (truncated by a killed
+    run of an older cloudhp, or edited); the nodes made with it accept only that key."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,21 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def ensure_keypair(path: Path, comment: str = "cloudhp") -> KeyPair:
-    """Load the ed25519 key at `path`, generating it (0600) if it does not exist."""
+    """Load the ed25519 key at `path`, generating it (0600) if it does not exist.
+
+    Raises:
+        DamagedKey: the file is there but holds no readable key; nothing is changed.
+    """
     if path.exists():
-        key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise DamagedKey(
+                f"the SSH key {path} is damaged and cannot be read ({exc})",
+                hint="restore it from a backup: the cluster's nodes accept only that key "
+                "(if no node was ever made with it, remove it and run again: a new one is "
+                "made)",
+            ) from None
     else:
         key = Ed25519PrivateKey.generate()
         write_private(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudhp.errors import NotFoundError
+from cloudhp.errors import EnvironmentProblem, NotFoundError
 from cloudhp.keys import write_private
 from cloudhp.naming import validate_cluster_name
 
@@ -63,15 +63,34 @@ class ClusterFiles:
         return self
 
     def read_record(self) -> dict[str, Any]:
-        """The record, or {} when none was written (a cluster made elsewhere)."""
+        """The record, or {} when none was written (a cluster made elsewhere).
+
+        Raises:
+            EnvironmentProblem: the file is not a JSON object (edited by hand: cloudhp
+                writes it atomically); `cloudhp init` writes it again from the cloud.
+        """
         if not self.record_path.exists():
             return {}
-        data = json.loads(self.record_path.read_text())
-        return data if isinstance(data, dict) else {}
+        try:
+            data = json.loads(self.record_path.read_text())
+        except ValueError as exc:
+            data = exc
+        if not isinstance(data, dict):
+            raise EnvironmentProblem(
+                f"{self.record_path} is damaged: it is not a JSON object ({data})",
+                hint=f"`cloudhp init --name {self.name}` (with the cluster's credentials) "
+                "writes it again from what the cloud holds",
+            )
+        return data
 
     def update_record(self, **values: Any) -> dict[str, Any]:
-        """Merges `values` into the record: init writes it piece by piece as it goes."""
-        record = self.read_record() | {"cluster": self.name} | values
+        """Merges `values` into the record: init writes it piece by piece as it goes (and
+        so starts afresh over a damaged one: what it writes comes from the cloud)."""
+        try:
+            previous = self.read_record()
+        except EnvironmentProblem:
+            previous = {}
+        record = previous | {"cluster": self.name} | values
         self.create()
         write_private(self.record_path, json.dumps(record, indent=2, sort_keys=True).encode())
         return record

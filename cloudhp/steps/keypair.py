@@ -24,6 +24,7 @@ same project neither sees nor can delete it.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
-from cloudhp.keys import KeyPair, ensure_keypair
+from cloudhp.keys import DamagedKey, KeyPair, ensure_keypair
 from cloudhp.naming import cluster_tag, resource_name
 
 
@@ -116,9 +117,14 @@ def ensure_cloud_keypair(ctx: ClusterContext) -> tuple[str, bool]:
             hand, or by a cluster of the same name on another bastion).
     """
     name = keypair_name(ctx.spec.name)
-    local = ensure_keypair(ctx.key_path, comment=cluster_tag(ctx.spec.name))
-    compute = ctx.conn.compute
     existing = find_keypair(ctx.conn, name)
+    try:
+        local = ensure_keypair(ctx.key_path, comment=cluster_tag(ctx.spec.name))
+    except DamagedKey:
+        if existing is not None:
+            raise  # servers may hold its public half: only the user can restore it
+        local = _replace_damaged(ctx)
+    compute = ctx.conn.compute
     if existing is not None:
         if not same_public_key(existing.public_key or "", local.public_key):
             raise ConflictError(
@@ -131,3 +137,12 @@ def ensure_cloud_keypair(ctx: ClusterContext) -> tuple[str, bool]:
     compute.create_keypair(name=name, public_key=local.public_key)
     ctx.reporter.step(f"imported the public key of {ctx.key_path} as keypair {name}")
     return name, True
+
+
+def _replace_damaged(ctx: ClusterContext) -> KeyPair:
+    """A damaged key with no Nova keypair behind it opened no server (servers are made
+    with the keypair): it is kept aside, for the record, and a new key is made."""
+    aside = ctx.key_path.with_name(f"{ctx.key_path.name}.damaged-{int(time.time())}")
+    ctx.key_path.rename(aside)
+    ctx.reporter.step(f"{ctx.key_path} was damaged and no keypair used it: kept as {aside}")
+    return ensure_keypair(ctx.key_path, comment=cluster_tag(ctx.spec.name))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloudhp import state
-from cloudhp.errors import NotFoundError, UsageError
+from cloudhp.errors import EnvironmentProblem, NotFoundError, UsageError
 
 
 def test_no_current_cluster_names_the_ways_out() -> None:
@@ -59,3 +59,15 @@ def test_names_are_checked_before_any_path_is_built(name: str) -> None:
         state.cluster_files(name)
     with pytest.raises(UsageError):
         state.resolve_name(name)
+
+
+@pytest.mark.parametrize("text", ['{"nodes": [', "[1, 2]", ""])
+def test_a_damaged_record_is_reported_and_init_writes_it_again(text: str) -> None:
+    files = state.cluster_files("c1").create()
+    files.record_path.write_text(text)
+    with pytest.raises(EnvironmentProblem) as err:
+        files.read_record()
+    assert err.value.message.startswith(f"{files.record_path} is damaged")
+    assert "cloudhp init --name c1" in str(err.value.hint)
+    assert files.update_record(nodes=[]) == {"cluster": "c1", "nodes": []}
+    assert files.read_record() == {"cluster": "c1", "nodes": []}

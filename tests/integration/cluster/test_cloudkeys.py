@@ -10,7 +10,7 @@ from openstack.connection import Connection
 
 from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
-from cloudhp.keys import ensure_keypair
+from cloudhp.keys import DamagedKey, ensure_keypair
 from cloudhp.steps.keypair import ensure_cloud_keypair, keypair_name
 
 pytestmark = pytest.mark.docker
@@ -41,3 +41,33 @@ def test_keypair_with_another_key_is_a_conflict(
     assert f"Nova keypair {name!r} exists with another public key" in err.value.message
     assert f"openstack keypair delete {name}" in (err.value.hint or "")
     assert conn.compute.get_keypair(name).public_key.split()[:2] == other.public_key.split()[:2]
+
+
+def test_a_damaged_key_no_keypair_used_is_kept_aside_and_made_again(
+    make_ctx: MakeCtx, conn: Connection
+) -> None:
+    ctx = make_ctx()
+    ctx.key_path.parent.mkdir(parents=True, exist_ok=True)
+    ctx.key_path.write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA")
+    name, changed = ensure_cloud_keypair(ctx)
+    assert changed is True
+    (aside,) = ctx.key_path.parent.glob(f"{ctx.key_path.name}.damaged-*")
+    assert aside.read_bytes().startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl")
+    local = ensure_keypair(ctx.key_path)
+    assert conn.compute.get_keypair(name).public_key.split()[:2] == local.public_key.split()[:2]
+
+
+def test_a_damaged_key_a_keypair_holds_is_reported_and_left_alone(
+    make_ctx: MakeCtx, conn: Connection
+) -> None:
+    ctx = make_ctx()
+    ensure_cloud_keypair(ctx)  # servers could now hold its public half
+    ctx.key_path.write_bytes(ctx.key_path.read_bytes()[:100])
+    damaged = ctx.key_path.read_bytes()
+    with pytest.raises(DamagedKey) as err:
+        ensure_cloud_keypair(ctx)
+    assert err.value.message.startswith(f"the SSH key {ctx.key_path} is damaged")
+    assert "restore it from a backup" in str(err.value.hint)
+    assert err.value.exit_status == 5
+    assert ctx.key_path.read_bytes() == damaged
+    assert not list(ctx.key_path.parent.glob("*.damaged-*"))
