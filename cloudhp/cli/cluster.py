@@ -13,9 +13,10 @@ import click
 from cloudhp import state
 from cloudhp.cli.options import NAME_HELP, files_of, locked, no_wait_option
 from cloudhp.cli.output import emit, output_option, reporter_for
-from cloudhp.cloud.access import auth_choice, open_cloud
+from cloudhp.cloud.access import auth_choice, open_cloud, open_clouds_file
 from cloudhp.cloud.credentials import read_secret
 from cloudhp.context import ClusterContext
+from cloudhp.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +53,20 @@ def connect_cluster(
         os_cloud = recorded.get("os_cloud")
         cloud = recorded.get("cloud")
     return files, _connect(openrc, os_cloud, cloud)
+
+
+def connect_with_app_credential(files: state.ClusterFiles) -> Any:
+    """The cluster's own application credential (init saved it): no password needed."""
+    from cloudhp.steps.appcred import credential_name, credential_path
+
+    path = credential_path(files.path)
+    if not path.is_file():
+        raise UsageError(
+            f"cluster {files.name} has no saved application credential ({path})",
+            hint="`cloudhp init` makes one, unless it ran on an application credential "
+            "itself; give credentials instead (--openrc, --os-cloud)",
+        )
+    return open_clouds_file(path, credential_name(files.name))
 
 
 def _project_name(conn: Any) -> str:
@@ -157,6 +172,11 @@ def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
 @click.option("--name", help=NAME_HELP)
 @click.option("--images", is_flag=True, help="also delete the cluster's golden image(s)")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option(
+    "--app-credential",
+    is_flag=True,
+    help="authenticate with the cluster's own application credential (for unattended runs)",
+)
 @no_wait_option
 @output_option
 def teardown(
@@ -166,6 +186,7 @@ def teardown(
     name: str | None,
     images: bool,
     yes: bool,
+    app_credential: bool,
     no_wait: bool,
     output: str,
 ) -> None:
@@ -177,10 +198,21 @@ def teardown(
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
-    files, conn = connect_cluster(name, openrc, os_cloud, cloud)
+    if app_credential:
+        if openrc or os_cloud or cloud:
+            raise UsageError("--app-credential cannot be combined with other credentials")
+        files = files_of(name)
+        conn = connect_with_app_credential(files)
+    else:
+        files, conn = connect_cluster(name, openrc, os_cloud, cloud)
     with locked(files, "cloudhp teardown", no_wait):
         report = run_teardown(
-            conn, name, reporter_for(output), include_images=images, key_path=files.key_path
+            conn,
+            name,
+            reporter_for(output),
+            include_images=images,
+            key_path=files.key_path,
+            cluster_dir=files.path,
         )
     data = report.to_dict()
 

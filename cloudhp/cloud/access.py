@@ -38,6 +38,16 @@ def open_cloud(
     return conn
 
 
+def open_clouds_file(path: Path, entry: str) -> Connection:
+    """The entry of a clouds.yaml of cloudhp's own (the cluster's application
+    credential): no password to ask for, no OS_* variable or user's file consulted."""
+
+    def no_prompt(prompt: str) -> str:
+        raise UsageError(f"{path} asks for a password: an application credential needs none")
+
+    return open_cloud(None, entry, None, no_prompt, {"OS_CLIENT_CONFIG_FILE": str(path)})
+
+
 def auth_choice(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> dict[str, str]:
     """How this run authenticates, to do it again later: never a secret, only where to
     find one (an openrc path, a clouds.yaml entry, the local cloud, or OS_* variables)."""

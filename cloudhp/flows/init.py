@@ -20,6 +20,7 @@ from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.state import set_current
 from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
+from cloudhp.steps.appcred import ensure_app_credential
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
 
@@ -89,6 +90,8 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
         _, ph.changed = secgroups.ensure_security_groups(ctx)
     with r.phase("keypair") as ph, cloud_call("ensuring the keypair"):
         key_name, ph.changed = ensure_cloud_keypair(ctx)
+    with r.phase("credential") as ph:
+        ph.changed = ensure_app_credential(ctx.conn, spec.name, ctx.files.path, r)
     with r.phase("golden image") as ph:
         built = golden.ensure_golden_image(ctx, images, engine)
         ph.changed = built.built

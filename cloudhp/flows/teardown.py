@@ -28,6 +28,7 @@ from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import cluster_tag
 from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
+from cloudhp.steps.appcred import credential_name, delete_app_credential
 from cloudhp.steps.golden_plan import image_users, kept_image_reason
 from cloudhp.steps.inventory import (
     KINDS,
@@ -224,6 +225,7 @@ def teardown(
     include_images: bool = False,
     *,
     key_path: Path | None = None,
+    cluster_dir: Path | None = None,
     timeout: float = 600.0,
     poll: float = 2.0,
 ) -> TeardownReport:
@@ -237,6 +239,8 @@ def teardown(
             kept by default) that no other cluster's servers boot from.
         key_path: Where this machine keeps the cluster's private key, if it does: a
             keypair holding its public half is the cluster's even without the marker.
+        cluster_dir: The cluster's directory on this machine, if any: its saved
+            application credential is removed with the credential itself.
         timeout: Longest wait for servers or volumes to disappear, each.
         poll: Seconds between two looks at what is left.
 
@@ -261,7 +265,7 @@ def teardown(
             deleter.keep(kept)
         if not found:
             reporter.step(f"nothing tagged {tag} found: nothing to delete")
-            return deleter.report
+            return _without_credential(conn, cluster, cluster_dir, deleter.report)
         counts = {kind: sum(1 for f in found if f.kind == kind) for kind in KINDS}
         reporter.step("found " + ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n))
         by_kind = {kind: [f for f in found if f.kind == kind] for kind in KINDS}
@@ -272,13 +276,23 @@ def teardown(
             if kind == "image":  # the servers are gone: who else boots from them now
                 items = deleter.spare_shared_images(items)
             deleter.delete(kind, items)
-        report = deleter.report
-        ph.changed = report.changed
         left = find_resources(conn, cluster, include_images, local_key).found
         if left:
+            ph.changed = deleter.report.changed
             raise leftovers_error(tag, left, deleter.failures)
+        report = _without_credential(conn, cluster, cluster_dir, deleter.report)
+        ph.changed = report.changed
         if report.counts:
             reporter.step(
                 "deleted " + ", ".join(f"{n} {kind}(s)" for kind, n in report.counts.items())
             )
         return report
+
+
+def _without_credential(
+    conn: Any, cluster: str, cluster_dir: Path | None, report: TeardownReport
+) -> TeardownReport:
+    """The application credential goes last: this very teardown may be running on it."""
+    if delete_app_credential(conn, cluster, cluster_dir):
+        report.deleted["application credential"] = [credential_name(cluster)]
+    return report

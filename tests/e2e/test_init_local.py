@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import time
 import urllib.request
+from pathlib import Path
 
 import openstack
 import pytest
@@ -139,9 +141,15 @@ def test_init_killed_during_a_phase_is_completed_by_the_next_run(cli, cluster, p
 def test_teardown_removes_everything_tagged_and_spares_the_rest(cli, cluster):
     conn = admin_view(cli)
     bystander = conn.network.create_security_group(name=f"{CLUSTER}-sg-bystander")
+    credential = Path(cli.env["CLOUDHP_HOME"]) / "clusters" / CLUSTER / "clouds.yaml"
+    assert stat.S_IMODE(credential.stat().st_mode) == 0o600
+    secret = credential.read_text().split("application_credential_secret:")[1].split()[0]
+    assert secret not in json.dumps(cluster)
     try:
-        result = cli.json("teardown", "--cloud", "local", "--name", CLUSTER, "--yes")
-        assert result
+        # Unattended, as a scheduled job runs it: the cluster's own credential, no password.
+        result = cli.json("teardown", "--app-credential", "--name", CLUSTER, "--yes")
+        assert result["deleted"]["application credential"] == [f"cloudhp-{CLUSTER}"]
+        assert not credential.exists()
         assert tagged(conn) == {
             "servers": [],
             "security_groups": [],
