@@ -8,12 +8,14 @@ what must stay on the bastion: the private key and the pinned known_hosts.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from openstack.connection import Connection
 
 from cloudhp.clusterspec import ClusterSpec
+from cloudhp.expiry import expiry_tag
 from cloudhp.naming import cluster_tag
 from cloudhp.progress import Reporter
 from cloudhp.state import ClusterFiles
@@ -45,10 +47,16 @@ class ClusterContext:
     resolved: Resolved | None = None
     facts: dict[str, object] = field(default_factory=dict)
     auth: dict[str, str] = field(default_factory=dict)  # how to authenticate again; no secret
+    expires_at: datetime.datetime | None = None  # `init --ttl`: sweep tears it down then
 
     @property
     def tag(self) -> str:
         return cluster_tag(self.spec.name)
+
+    @property
+    def tags(self) -> list[str]:
+        """What every resource made for the cluster carries: its tag and its expiry."""
+        return [self.tag] + ([expiry_tag(self.expires_at)] if self.expires_at else [])
 
     @property
     def files(self) -> ClusterFiles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from cloudhp.cloud.access import auth_choice, open_cloud, open_clouds_file
 from cloudhp.cloud.credentials import read_secret
 from cloudhp.context import ClusterContext
 from cloudhp.errors import UsageError
+from cloudhp.expiry import parse_time, parse_ttl
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +39,7 @@ def cloud_options(fn: F) -> F:
     return fn
 
 
-def _connect(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> Any:
+def connect_cloud(openrc: Path | None, os_cloud: str | None, cloud: str | None) -> Any:
     return open_cloud(openrc, os_cloud, cloud, lambda prompt: read_secret(prompt, sys.stdin))
 
 
@@ -52,7 +54,7 @@ def connect_cluster(
         openrc = Path(recorded["openrc"]) if recorded.get("openrc") else None
         os_cloud = recorded.get("os_cloud")
         cloud = recorded.get("cloud")
-    return files, _connect(openrc, os_cloud, cloud)
+    return files, connect_cloud(openrc, os_cloud, cloud)
 
 
 def connect_with_app_credential(files: state.ClusterFiles) -> Any:
@@ -67,6 +69,13 @@ def connect_with_app_credential(files: state.ClusterFiles) -> Any:
             "itself; give credentials instead (--openrc, --os-cloud)",
         )
     return open_clouds_file(path, credential_name(files.name))
+
+
+def expiry_of(files: state.ClusterFiles, lifetime: datetime.timedelta | None) -> Any:
+    """From now when `--ttl` is given, else what the first init with one recorded."""
+    if lifetime is not None:
+        return datetime.datetime.now(datetime.UTC) + lifetime
+    return parse_time(str(files.read_record().get("expires_at") or ""))
 
 
 def _project_name(conn: Any) -> str:
@@ -84,6 +93,7 @@ def _project_name(conn: Any) -> str:
 @click.option("--network", help="private network [default: the only one]")
 @click.option("--external-network", help="for the floating IP [default: the only one]")
 @click.option("--ssh-user", help="login user of the image [default: debian]")
+@click.option("--ttl", help="e.g. 8h: `cloudhp sweep` tears the cluster down after that")
 @no_wait_option
 @output_option
 def init(
@@ -91,6 +101,7 @@ def init(
     os_cloud: str | None,
     cloud: str | None,
     spec_file: Path | None,
+    ttl: str | None,
     no_wait: bool,
     output: str,
     **flags: Any,
@@ -103,7 +114,8 @@ def init(
 
     file_values = load_spec(spec_file) if spec_file else {}
     build_spec(file_values, flags, default_name="placeholder")  # validate before any I/O
-    conn = _connect(openrc, os_cloud, cloud)
+    lifetime = parse_ttl(ttl) if ttl else None
+    conn = connect_cloud(openrc, os_cloud, cloud)
     spec = build_spec(file_values, flags, default_name=default_cluster_name(_project_name(conn)))
     ctx = ClusterContext(
         conn,
@@ -111,6 +123,7 @@ def init(
         state.cluster_dir(spec.name),
         reporter_for(output),
         auth=auth_choice(openrc, os_cloud, cloud),
+        expires_at=expiry_of(state.cluster_files(spec.name), lifetime),
     )
     with locked(state.cluster_files(spec.name), "cloudhp init", no_wait):
         report = run_init(ctx, local_engine())
@@ -242,7 +255,7 @@ def clusters(openrc: Path | None, os_cloud: str | None, cloud: str | None, outpu
     known = state.known_clusters()
     in_cloud: list[str] | None = None
     if openrc or os_cloud or cloud:
-        in_cloud = clusters_in_cloud(_connect(openrc, os_cloud, cloud))
+        in_cloud = clusters_in_cloud(connect_cloud(openrc, os_cloud, cloud))
     names = sorted(set(known) | set(in_cloud or []))
     rows = [
         {

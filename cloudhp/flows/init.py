@@ -13,6 +13,7 @@ import docker
 
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
+from cloudhp.expiry import format_time
 from cloudhp.images import CLUSTER_IMAGES, ensure_images
 from cloudhp.naming import resource_name
 from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
@@ -78,7 +79,11 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     report = InitReport(spec.name)
     # Remembered before anything is created, so that every later command (status, ssh,
     # teardown) defaults to this cluster even when this run fails half-way.
-    ctx.files.update_record(auth=ctx.auth, ssh_user=spec.ssh_user)
+    ctx.files.update_record(
+        auth=ctx.auth,
+        ssh_user=spec.ssh_user,
+        expires_at=format_time(ctx.expires_at) if ctx.expires_at else None,
+    )
     set_current(spec.name)
     with r.phase("images") as ph:
         images = ensure_images(engine, list(CLUSTER_IMAGES), r)
@@ -91,7 +96,9 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
     with r.phase("keypair") as ph, cloud_call("ensuring the keypair"):
         key_name, ph.changed = ensure_cloud_keypair(ctx)
     with r.phase("credential") as ph:
-        ph.changed = ensure_app_credential(ctx.conn, spec.name, ctx.files.path, r)
+        ph.changed = ensure_app_credential(
+            ctx.conn, spec.name, ctx.files.path, r, expires_at=ctx.expires_at
+        )
     with r.phase("golden image") as ph:
         built = golden.ensure_golden_image(ctx, images, engine)
         ph.changed = built.built

@@ -14,17 +14,20 @@ credentials they are given.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cloudhp.cloud.calls import cloud_call
+from cloudhp.expiry import format_time
 from cloudhp.keys import write_private
 from cloudhp.naming import cluster_tag
 from cloudhp.progress import Reporter
 
 FILE = "clouds.yaml"
+GRACE = datetime.timedelta(days=1)
 
 
 def credential_name(cluster: str) -> str:
@@ -74,11 +77,18 @@ def uses_application_credential(conn: Any) -> bool:
     return str(conn.config.config.get("auth_type", "")).endswith("applicationcredential")
 
 
-def ensure_app_credential(conn: Any, cluster: str, cluster_dir: Path, reporter: Reporter) -> bool:
+def ensure_app_credential(
+    conn: Any,
+    cluster: str,
+    cluster_dir: Path,
+    reporter: Reporter,
+    expires_at: datetime.datetime | None = None,
+) -> bool:
     """The credential in Keystone and in the cluster's clouds.yaml; False when both were.
 
-    One that exists without its saved secret (the file lost) cannot be used: it is
-    deleted and made again.
+    It expires with the cluster (`expires_at`, from `init --ttl`) plus a day, so that a
+    late sweep can still tear the cluster down with it. One that exists without its
+    saved secret (the file lost) cannot be used: it is deleted and made again.
     """
     if uses_application_credential(conn):
         reporter.step("authenticated with an application credential: none is made")
@@ -97,6 +107,7 @@ def ensure_app_credential(conn: Any, cluster: str, cluster_dir: Path, reporter: 
             name=credential_name(cluster),
             description=f"unattended cloudhp commands for {cluster_tag(cluster)}",
             unrestricted=True,
+            expires_at=format_time(expires_at + GRACE) if expires_at else None,
         )
     write_private(path, clouds_yaml(conn, cluster, made.id, made.secret).encode())
     reporter.step(f"application credential {credential_name(cluster)} kept in {path}")

@@ -111,7 +111,7 @@ def ensure_stack(
             parameters=parameters,
             timeout_mins=math.ceil((timeout + BOOT_MARGIN) / 60),
             is_rollback_disabled=True,
-            tags=[ctx.tag],
+            tags=ctx.tags,
         )
     step(f"stack {stack_name} created; waiting for the builder to signal")
 

@@ -317,10 +317,10 @@ def ensure_floating_ip(ctx: ClusterContext, node: Node) -> tuple[str, bool]:
     else:
         # The tag goes in the POST so that a run killed right here leaks nothing.
         fip = net.create_ip(
-            floating_network_id=res.external_network_id, description=node.name, tags=[ctx.tag]
+            floating_network_id=res.external_network_id, description=node.name, tags=ctx.tags
         )
-        if ctx.tag not in (fip.tags or []):
-            net.set_tags(fip, [ctx.tag])
+        if not set(ctx.tags) <= set(fip.tags or []):
+            net.set_tags(fip, ctx.tags)
         changed = True
     if fip.port_id != port.id:
         fip = net.update_ip(fip, port_id=port.id)

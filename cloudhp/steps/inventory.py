@@ -25,6 +25,7 @@ from typing import Any
 import openstack.exceptions as os_exc
 
 from cloudhp.cloud.calls import cloud_call
+from cloudhp.expiry import cluster_expiries
 from cloudhp.keys import KeyPair
 from cloudhp.naming import cluster_tag, is_cluster_volume, parse_cluster_tag, tag_list
 from cloudhp.steps.golden_plan import ServerImage
@@ -233,13 +234,23 @@ def hand_over_image(conn: Any, image_id: str, cluster: str, to: Iterable[str]) -
         images.remove_tag(image_id, cluster_tag(cluster))
 
 
-def clusters_in_cloud(conn: Any) -> list[str]:
-    """Cluster names that the project's servers, networks' security groups and floating
-    IPs carry in their tags (what a bastion that lost its files can still find)."""
-    names: set[str] = set()
+def project_tag_sets(conn: Any) -> list[list[str]]:
+    """The tags of the project's servers, security groups and floating IPs: what shows
+    which clusters exist and when they expire (a bastion that lost its files, or a
+    cron job on another host, still finds them)."""
     with cloud_call("listing the project's tagged resources"):
-        for server in conn.compute.servers(details=True):
-            names.update(n for n in map(parse_cluster_tag, server.tags or []) if n)
-        for group in conn.network.security_groups(project_id=conn.current_project_id):
-            names.update(n for n in map(parse_cluster_tag, group.tags or []) if n)
-    return sorted(names)
+        project = conn.current_project_id
+        return [
+            list(r.tags or [])
+            for listing in (
+                conn.compute.servers(details=True),
+                conn.network.security_groups(project_id=project),
+                conn.network.ips(project_id=project),
+            )
+            for r in listing
+        ]
+
+
+def clusters_in_cloud(conn: Any) -> list[str]:
+    """Cluster names that the project's resources carry in their tags."""
+    return sorted(cluster_expiries(project_tag_sets(conn)))

@@ -187,7 +187,7 @@ def ensure_security_groups(ctx: ClusterContext) -> tuple[dict[str, str], bool]:
     changed = False
     for role in ROLES:
         if groups[role] is None:
-            groups[role] = _create_group(conn, group_name(ctx.spec.name, role), role, tag)
+            groups[role] = _create_group(conn, group_name(ctx.spec.name, role), role, ctx.tags)
             step(f"created security group {groups[role].name}")
             changed = True
     ids = {role: str(sg.id) for role, sg in groups.items()}
@@ -205,19 +205,19 @@ def ensure_security_groups(ctx: ClusterContext) -> tuple[dict[str, str], bool]:
     return ids, changed
 
 
-def _create_group(conn: Any, name: str, role: str, tag: str) -> Any:
+def _create_group(conn: Any, name: str, role: str, tags: list[str]) -> Any:
     """Creates a group with its tag in the same request (Neutron's tag-creation).
 
     A group created untagged and killed before tagging would be refused by the next run
     as someone else's, so the tag goes in the POST; clouds that ignore tags there get
     them set at once afterwards, and a group that cannot be tagged is deleted again.
     """
-    sg = conn.network.create_security_group(name=name, description=DESCRIPTIONS[role], tags=[tag])
+    sg = conn.network.create_security_group(name=name, description=DESCRIPTIONS[role], tags=tags)
     try:
-        if tag not in (sg.tags or []):
-            conn.network.set_tags(sg, [tag])
+        if not set(tags) <= set(sg.tags or []):
+            conn.network.set_tags(sg, tags)
     except BaseException:
         conn.network.delete_security_group(sg, ignore_missing=True)
         raise
-    sg.tags = [tag]
+    sg.tags = list(tags)
     return sg

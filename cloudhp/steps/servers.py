@@ -96,7 +96,7 @@ def _create(
             key_name=key_name,
             networks=[{"uuid": res.network_id}],
             security_groups=[{"name": g} for g in groups],
-            tags=[ctx.tag],
+            tags=ctx.tags,
             metadata={"cloudhp-cluster": ctx.spec.name, "cloudhp-role": node.role},
         )
 
