@@ -16,6 +16,10 @@ State machine written to the server record (what Nova shows):
 
 A per-server lock serialises the background operations on one server, so a delete
 issued during a boot waits for the container to exist and then removes it.
+
+Every start of a container (boot, os-start, reboot) is a fresh network namespace, so
+the network service loads the server's security groups into it right away; a server
+whose rules cannot be loaded is stopped and put in ERROR, never left running open.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from cloudhp_localcloud import dockerlabels
 from cloudhp_localcloud.compute import nodes
 from cloudhp_localcloud.compute.nodes import get_container
 from cloudhp_localcloud.config import LocalCloudConfig
+from cloudhp_localcloud.network.servers import enforce_security_groups, refresh_security_groups
 from cloudhp_localcloud.store import Record, Store, utcnow
 from cloudhp_localcloud.volume.backend import restore_server_devices
 
@@ -115,6 +120,8 @@ def boot(store: Store, server_id: str) -> None:
             log.warning("server %s failed to start: %s", server_id, exc)
             set_server(store, server_id, **error_state(500, _short(exc)))
             return
+        if not _firewalled(store, server_id, container):
+            return
     try:
         wait_for_boot(container, timeout=BOOT_TIMEOUT)
     except Exception as exc:
@@ -161,6 +168,25 @@ def _create_container(store: Store, record: Record) -> Container:
         raise
 
 
+def _firewalled(store: Store, server_id: str, container: Container) -> bool:
+    """Load the security groups into a just-started container; else stop it, ERROR."""
+    try:
+        enforce_security_groups(store, server_id)
+    except Exception as exc:  # fail closed: a server is never left running unfiltered
+        log.warning("server %s: security groups not applied: %s", server_id, exc)
+        try:
+            container.stop(timeout=STOP_TIMEOUT)
+        except docker.errors.APIError as stop_exc:
+            log.warning("server %s could not be stopped: %s", server_id, stop_exc)
+        set_server(
+            store,
+            server_id,
+            **error_state(500, f"Security groups could not be applied: {_short(exc)}"),
+        )
+        return False
+    return True
+
+
 def _short(exc: BaseException) -> str:
     text = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
     return str(text)[:1000]
@@ -187,6 +213,8 @@ def start(store: Store, server_id: str) -> None:
             return
         since = _now_ts()
         container.start()
+        if not _firewalled(store, server_id, container):
+            return
     _wait_for_banner(store, server_id, container, since)
 
 
@@ -198,6 +226,8 @@ def reboot(store: Store, server_id: str) -> None:
             return
         since = _now_ts()
         container.restart(timeout=STOP_TIMEOUT)
+        if not _firewalled(store, server_id, container):
+            return
     _wait_for_banner(store, server_id, container, since)
 
 
@@ -278,6 +308,7 @@ def reconcile(store: Store) -> None:
         if image.get("_snapshot_of"):
             nodes.remove_image_artifacts(image["id"])
             store.delete("image", image["id"])
+    running = []
     for record in servers:
         server_id = record["id"]
         if record.get("task_state") == "deleting":
@@ -294,12 +325,16 @@ def reconcile(store: Store) -> None:
                 )
             continue
         if container.status == "running":
+            running.append(server_id)
             if record.get("status") == "BUILD" or record.get("task_state"):
                 submit(_wait_for_banner, store, server_id, container, 0)
             elif record.get("status") != "ACTIVE":
                 set_server(store, server_id, **ACTIVE)
         elif record.get("status") != "ERROR":
             set_server(store, server_id, **SHUTOFF)
+    # Rules outlive the daemon in a running container, but not a container restarted
+    # while it was down; loading them again is harmless.
+    refresh_security_groups(store, running)
 
 
 def remove_containers(config: LocalCloudConfig) -> None:

@@ -5,8 +5,10 @@ all on the one blueprint of common.py:
 
     networks.py     networks, subnets (Docker bridges "lc-net-<id>")
     ports.py        ports (a server's interface on a bridge)
-    security.py     security groups and rules (stored, NOT enforced: containers
-                    on one Docker bridge reach each other on every port)
+    security.py     security groups and rules
+    firewall.py     a port's groups as iptables rules (pure)
+    enforce.py      those rules loaded into each server's container, re-applied on
+                    every change that reaches it
     floatingips.py  floating IPs (real: "lc-public" at that address)
     routers.py      routers (bookkeeping)
     quotas.py       quotas (Neutron defaults, floatingip 10), 409 OverQuota
@@ -19,6 +21,8 @@ What compute calls (servers.py):
     prepare_server_ports(store, project_id, server_id, requested) -> [PortBinding]
     release_server_ports(store, server_id)
     server_addresses(store, server_id) -> Nova "addresses"
+    enforce_security_groups(store, server_id)    after each start of its container
+    refresh_security_groups(store, server_ids)   in the background
 
 What the daemon calls: `bridges.ensure_public_network(client) -> "172.24.4.1"`
 creates the Docker network "lc-public" (label cloudhp.localcloud=network), whose
@@ -27,7 +31,8 @@ The Neutron records of the external network `public` are made on first use
 (`addresses.ensure_public`). The reset removes this instance's Docker networks.
 
 Where localcloud's Neutron differs from OpenStack (for the README): security groups
-are not enforced; one IPv4 subnet per network and no IPv6; subnets of different
+are enforced inside each server's own network namespace (root in the server can
+change them), IPv4 only; one IPv4 subnet per network and no IPv6; subnets of different
 networks may not overlap (409), since all are bridges of one Docker engine; a
 floating IP appears inside the server as a second interface (no NAT), and a server
 holds at most one; routers route nothing (Docker bridges are isolated from each

@@ -5,7 +5,9 @@ Associating it with a server's port connects the server's container to the Docke
 network "lc-public" at that address, so the host (which holds 172.24.4.1 on that
 bridge) reaches the server there, e.g. by SSH; disassociating disconnects it. There
 is no NAT: inside the server the floating IP is visible on a second interface,
-unlike OpenStack where only the fixed IP is. A server can hold one floating IP.
+unlike OpenStack where only the fixed IP is. A server can hold one floating IP. That
+interface is filtered by the port's security groups (enforce.py), so associating or
+disassociating re-applies the server's rules.
 
 Association checks, as Neutron does, that the port's subnet is plugged into a router
 (routers.py) whose gateway is on the floating IP's network (404
@@ -20,7 +22,7 @@ from flask import Response
 
 from cloudhp_localcloud import faults
 from cloudhp_localcloud.network import addresses as nb
-from cloudhp_localcloud.network import bridges
+from cloudhp_localcloud.network import bridges, enforce
 from cloudhp_localcloud.network.common import (
     body_of,
     bp,
@@ -224,14 +226,15 @@ def _associate(s: Store, fip: Record, port_id: str, fixed_ip: str | None) -> Rec
         router_id = _router_for(s, fip, port, fixed_ip)
     if fip.get("port_id") and fip["port_id"] != port_id:
         fip = _disassociate(s, fip)
-    if port.get("device_owner", "").startswith("compute:") and port.get("device_id"):
+    server = enforce.bound_server(port)
+    if server:
         bridges.connect_container(
             bridges.docker_client(),
-            port["device_id"],
+            server,
             bridges.PUBLIC_DOCKER_NETWORK,
             fip["floating_ip_address"],
         )
-    return s.update(
+    fip = s.update(
         FIP,
         fip["id"],
         bump(
@@ -244,18 +247,21 @@ def _associate(s: Store, fip: Record, port_id: str, fixed_ip: str | None) -> Rec
             fip,
         ),
     )
+    enforce.changed(s, servers=[server] if server else [])
+    return fip
 
 
 def _disassociate(s: Store, fip: Record) -> Record:
     if not fip.get("port_id"):
         return fip
     port = s.get("port", fip["port_id"])
-    if port and port.get("device_owner", "").startswith("compute:") and port.get("device_id"):
-        bridges.disconnect_container(
-            bridges.docker_client(), port["device_id"], bridges.PUBLIC_DOCKER_NETWORK
-        )
-    return s.update(
+    server = enforce.bound_server(port) if port else None
+    if server:
+        bridges.disconnect_container(bridges.docker_client(), server, bridges.PUBLIC_DOCKER_NETWORK)
+    fip = s.update(
         FIP,
         fip["id"],
         bump({"port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"}, fip),
     )
+    enforce.changed(s, servers=[server] if server else [])
+    return fip

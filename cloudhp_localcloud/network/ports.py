@@ -4,6 +4,8 @@ A port is Neutron's bookkeeping until a server is plugged into it (device_owner
 "compute:..."): then it is the container's interface on the bridge, so a bound
 port's addresses cannot change (409 PortInUse), and deleting it disconnects the
 container. Ports owned by routers and floating IPs are deleted through those APIs.
+A port's groups are enforced on its server (enforce.py): changing them, its addresses
+or port security, creating or deleting a port re-applies the servers this reaches.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Response
 
 from cloudhp_localcloud import faults
 from cloudhp_localcloud.network import addresses as nb
-from cloudhp_localcloud.network import bridges
+from cloudhp_localcloud.network import bridges, enforce
 from cloudhp_localcloud.network.common import (
     body_of,
     bp,
@@ -49,6 +51,12 @@ _PORT_CREATE_KEYS = (
     "binding:vnic_type", "mac_address",
 )  # fmt: skip
 
+
+# What an update may change that changes what a server's ports let through.
+_ENFORCED_KEYS = {
+    "security_groups", "port_security_enabled", "fixed_ips", "allowed_address_pairs",
+    "device_id", "device_owner",
+}  # fmt: skip
 
 _PORT_UPDATE_KEYS = (
     "name", "description", "admin_state_up", "device_id", "device_owner",
@@ -108,6 +116,7 @@ def create_port() -> Response:
             device_owner=body.get("device_owner", ""),
             extra=extra,
         )
+    enforce.changed(s, members_of=enforce.groups_of([record]))
     return member_response("port", port_view(record), 201)
 
 
@@ -153,7 +162,14 @@ def update_port(rid: str) -> Response:
                 changes["fixed_ips"] = fresh["fixed_ips"]
         if "device_id" in changes:
             changes["status"] = "ACTIVE" if changes["device_id"] else "DOWN"
+        before = record
         record = s.update("port", rid, bump(changes, record))
+    if _ENFORCED_KEYS & set(changes):
+        enforce.changed(
+            s,
+            members_of=enforce.groups_of([before, record]),
+            servers=[x for p in (before, record) if (x := enforce.bound_server(p))],
+        )
     return member_response("port", port_view(record))
 
 
@@ -170,13 +186,13 @@ def delete_port(rid: str) -> Response:
     with s.transaction():
         fips = nb.clear_floating_ips(s, rid)
         s.delete("port", rid)
-    if record.get("device_owner", "").startswith("compute:") and record.get("device_id"):
+    server = enforce.bound_server(record)
+    if server:
         client = bridges.docker_client()
         net = s.get("network", record["network_id"])
         if net:
-            bridges.disconnect_container(
-                client, record["device_id"], bridges.docker_network_name(net["id"])
-            )
+            bridges.disconnect_container(client, server, bridges.docker_network_name(net["id"]))
         if fips:
-            bridges.disconnect_container(client, record["device_id"], bridges.PUBLIC_DOCKER_NETWORK)
+            bridges.disconnect_container(client, server, bridges.PUBLIC_DOCKER_NETWORK)
+    enforce.changed(s, members_of=enforce.groups_of([record]), servers=[server] if server else [])
     return empty()

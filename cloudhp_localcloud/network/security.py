@@ -1,11 +1,10 @@
 """Neutron security groups and rules: stored, validated and listed as Neutron does.
 
-NOT ENFORCED. localcloud does not filter traffic: containers on one Docker bridge
-reach each other on every port, and the host reaches every container, whatever the
-rules say. (Docker itself isolates different bridges from each other.) The groups
-exist so that code written for OpenStack (cloudhp's own security-group step) runs
-unchanged and can be checked by reading the rules back. Each project gets Neutron's
-"default" group (egress anywhere, ingress from members of the group) on first use.
+Enforced on Nova servers' ports (enforce.py, firewall.py): every change here that can
+change what a port lets through (a rule added or deleted, a group deleted with the
+rules that named it as remote group) re-applies the rules of the servers it reaches.
+Each project gets Neutron's "default" group (egress anywhere, ingress from members of
+the group) on first use.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Any
 from flask import Response
 
 from cloudhp_localcloud import faults
+from cloudhp_localcloud.network import enforce
 from cloudhp_localcloud.network.common import (
     body_of,
     bp,
@@ -173,9 +173,11 @@ def delete_group(rid: str) -> Response:
             )
         if any(rid in p.get("security_groups", []) for p in s.list("port")):
             raise faults.Conflict(f"Security Group {rid} in use.", kind="SecurityGroupInUse")
-        for rule in s.list(RULE, security_group_id=rid) + s.list(RULE, remote_group_id=rid):
+        naming = s.list(RULE, remote_group_id=rid)
+        for rule in s.list(RULE, security_group_id=rid) + naming:
             s.delete(RULE, rule["id"])
         s.delete(SG, rid)
+    enforce.changed(s, rules_of={r["security_group_id"] for r in naming})
     return empty()
 
 
@@ -300,6 +302,7 @@ def create_rule() -> Response:
         check_quota(s, project, "security_group_rule", len(s.list(RULE, project_id=project)))
         rule = _insert_rule(s, group, fields)
         s.update(SG, group["id"], bump({}, group))
+    enforce.changed(s, rules_of=[group["id"]])
     return member_response("security_group_rule", rule_view(rule), 201)
 
 
@@ -314,6 +317,7 @@ def _visible_rule(rid: str) -> Record:
 
 @bp.delete("/v2.0/security-group-rules/<rid>")
 def delete_rule(rid: str) -> Response:
-    owned(_visible_rule(rid), RULE, "SecurityGroupRuleNotFound")
+    rule = owned(_visible_rule(rid), RULE, "SecurityGroupRuleNotFound")
     store().delete(RULE, rid)
+    enforce.changed(store(), rules_of=[rule["security_group_id"]])
     return empty()

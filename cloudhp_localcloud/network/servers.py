@@ -3,6 +3,8 @@
     prepare_server_ports(store, project_id, server_id, requested) -> [PortBinding]
     release_server_ports(store, server_id) -> None
     server_addresses(store, server_id) -> Nova "addresses" dict
+    enforce_security_groups(store, server_id) -> None   once its container (re)started
+    refresh_security_groups(store, server_ids) -> None  in the background (reconcile)
 
 Server containers are named `dockerlabels.server_container(server_id)`
 ("lc-server-<id>"). The first binding is the container's network at create; each
@@ -20,6 +22,7 @@ from typing import Any
 import docker
 
 from cloudhp_localcloud import faults
+from cloudhp_localcloud.network import enforce
 from cloudhp_localcloud.network.addresses import (
     OWNER_COMPUTE,
     clear_floating_ips,
@@ -142,6 +145,7 @@ def prepare_server_ports(
         for pid in bound:
             store.update("port", pid, {"device_id": "", "device_owner": "", "status": "DOWN"})
         raise
+    enforce.changed(store, members_of=enforce.groups_of(store.list("port", device_id=server_id)))
     return bindings
 
 
@@ -206,6 +210,7 @@ def release_server_ports(store: Store, server_id: str) -> None:
     container's lc-public endpoint goes with the container (disconnected here too if
     the container still exists).
     """
+    enforce.forget(server_id)
     with store.transaction():
         ports = store.list("port", device_id=server_id)
         had_fip = False
@@ -229,6 +234,24 @@ def release_server_ports(store: Store, server_id: str) -> None:
     client = cached_client()
     if had_fip and client is not None:
         disconnect_container(client, server_id, PUBLIC_DOCKER_NETWORK)
+    enforce.changed(store, members_of=enforce.groups_of(ports))
+
+
+def enforce_security_groups(store: Store, server_id: str) -> None:
+    """Load the server's security groups into its container, now.
+
+    Compute calls this once the container has started (at boot, start and reboot: each
+    start is a new network namespace, with no rules), before the server is ACTIVE.
+
+    Raises:
+        enforce.EnforcementError: The container refused the rules.
+    """
+    enforce.apply(store, server_id)
+
+
+def refresh_security_groups(store: Store, server_ids: list[str]) -> None:
+    """Re-apply these servers' rules in the background (after a daemon restart)."""
+    enforce.changed(store, servers=server_ids)
 
 
 def server_addresses(store: Store, server_id: str) -> dict[str, list[dict[str, Any]]]:
