@@ -1,15 +1,17 @@
-"""Keystone v3, the part openstacksdk and the `openstack` CLI need.
+"""Keystone v3, the part openstacksdk and the `openstack` CLI need, and its admin API.
 
 Tokens (password, application_credential and token methods; project scope), token
-validation and revocation, the catalog, projects, users, domains, roles, and
-application credentials. Resource types in the store: domain, project, user, role,
-role_assignment (project_id column + user_id, role_id), application_credential
-(project_id column + user_id), token (see auth.py). Tokens and the catalog are in
-tokens.py, application credentials in appcreds.py, what they share in common.py.
+validation and revocation, the catalog, domains (the default one), and, as Keystone's
+reference defines them, projects, users, roles and role assignments with Keystone's
+default policy (only admin manages them; a token reads its own user and project).
+Tokens and the catalog are in tokens.py, application credentials in appcreds.py, the
+admin API in projects.py, users.py, roles.py and grants.py, what they share (store
+types, policy, effective roles) in common.py.
 
-`bootstrap()` seeds one domain ("default"), projects "admin" and "demo", users "admin"
-(role admin on admin) and "demo" (member and reader on demo) with random passwords,
-written only to the 0600 `clouds.yaml` in the data dir.
+`bootstrap()` seeds one domain ("default"), Keystone's default roles (roles.py),
+projects "admin" and "demo", users "admin" (admin, member and reader on admin) and
+"demo" (member and reader on demo) with random passwords, written only to the 0600
+`clouds.yaml` in the data dir.
 """
 
 from __future__ import annotations
@@ -29,21 +31,19 @@ from cloudhp_localcloud.config import (
     read_clouds_yaml,
     write_private_yaml,
 )
-from cloudhp_localcloud.identity import appcreds, tokens
+from cloudhp_localcloud.identity import appcreds, grants, projects, roles, tokens, users
 from cloudhp_localcloud.identity.common import (
+    ASSIGNMENT,
     bp,
-    deny,
     filters,
     get_or_fail,
     links,
-    project_view,
-    projects_of,
     self_link,
 )
 from cloudhp_localcloud.store import Record, Store, current_store
 
 # The route modules register on `bp` when imported; keep them referenced.
-_ROUTES = (tokens, appcreds)
+_ROUTES = (tokens, appcreds, projects, users, roles, grants)
 
 
 def _bootstrap(store: Store, config: LocalCloudConfig) -> None:
@@ -71,25 +71,24 @@ def bootstrap(store: Store, config: LocalCloudConfig) -> bool:
     Returns True when it seeded (and so generated new passwords).
     """
     with store.transaction():
-        if store.get("domain", "default") is not None:
+        seeded = store.get("domain", "default") is not None
+        if not seeded:
+            store.insert(
+                "domain",
+                {"description": "The default domain", "enabled": True},
+                id="default",
+                name="Default",
+            )
+        role_ids = roles.ensure_default_roles(store)
+        if seeded:
             _refresh_credentials(config)
             return False
-        store.insert(
-            "domain",
-            {"description": "The default domain", "enabled": True},
-            id="default",
-            name="Default",
-        )
-        roles = {
-            n: store.insert("role", {"domain_id": None}, name=n)["id"]
-            for n in ("admin", "member", "reader")
-        }
         passwords = {}
         for name, granted in (
             ("admin", ("admin", "member", "reader")),
             ("demo", ("member", "reader")),
         ):
-            project = store.insert("project", _project_doc(f"{name} project"), name=name)
+            project = store.insert("project", projects.project_doc(f"{name} project"), name=name)
             passwords[name] = secrets.token_urlsafe(18)
             user = store.insert(
                 "user",
@@ -104,8 +103,8 @@ def bootstrap(store: Store, config: LocalCloudConfig) -> bool:
             )
             for role in granted:
                 store.insert(
-                    "role_assignment",
-                    {"user_id": user["id"], "role_id": roles[role]},
+                    ASSIGNMENT,
+                    {"user_id": user["id"], "role_id": role_ids[role]},
                     project_id=project["id"],
                 )
     write_private_yaml(
@@ -122,18 +121,6 @@ def bootstrap(store: Store, config: LocalCloudConfig) -> bool:
         },
     )
     return True
-
-
-def _project_doc(description: str) -> Record:
-    return {
-        "domain_id": "default",
-        "parent_id": "default",
-        "description": description,
-        "enabled": True,
-        "is_domain": False,
-        "tags": [],
-        "options": {},
-    }
 
 
 def _refresh_credentials(config: LocalCloudConfig) -> None:
@@ -175,65 +162,12 @@ def version_v3() -> Response:
     return jsonify({"version": _v3_entry()})
 
 
-# --- projects, users, domains, roles ---------------------------------------------------
-
-
-@bp.get("/v3/auth/projects")
-def auth_projects() -> Response:
-    projects = projects_of(current_store(), g.user_id)
-    return jsonify({"projects": projects, "links": links("auth/projects")})
+# --- domains ---------------------------------------------------------------------------
 
 
 @bp.get("/v3/auth/domains")
 def auth_domains() -> Response:
     return jsonify({"domains": [], "links": links("auth/domains")})
-
-
-def _user_view(u: Record) -> Record:
-    keys = ("id", "name", "domain_id", "enabled", "default_project_id", "password_expires_at")
-    return {
-        **{k: u.get(k) for k in keys},
-        "options": {},
-        "links": self_link(f"users/{u['id']}"),
-    }
-
-
-@bp.get("/v3/projects")
-def list_projects() -> Response:
-    if not g.is_admin:
-        raise deny("list_projects")
-    found = current_store().list("project", **filters("name", "domain_id", "enabled"))
-    return jsonify({"projects": [project_view(p) for p in found], "links": links("projects")})
-
-
-@bp.get("/v3/projects/<project_id>")
-def get_project(project_id: str) -> Response:
-    if not g.is_admin and project_id != g.project_id:
-        raise deny("get_project")
-    return jsonify({"project": project_view(get_or_fail(current_store(), "project", project_id))})
-
-
-@bp.get("/v3/users")
-def list_users() -> Response:
-    if not g.is_admin:
-        raise deny("list_users")
-    found = current_store().list("user", **filters("name", "domain_id", "enabled"))
-    return jsonify({"users": [_user_view(u) for u in found], "links": links("users")})
-
-
-@bp.get("/v3/users/<user_id>")
-def get_user(user_id: str) -> Response:
-    if not g.is_admin and user_id != g.user_id:
-        raise deny("get_user")
-    return jsonify({"user": _user_view(get_or_fail(current_store(), "user", user_id))})
-
-
-@bp.get("/v3/users/<user_id>/projects")
-def list_user_projects(user_id: str) -> Response:
-    if not g.is_admin and user_id != g.user_id:
-        raise deny("list_user_projects")
-    projects = projects_of(current_store(), user_id)
-    return jsonify({"projects": projects, "links": links(f"users/{user_id}/projects")})
 
 
 @bp.get("/v3/domains")
@@ -258,20 +192,3 @@ def _domain_view(d: Record) -> Record:
         "options": {},
         "links": self_link(f"domains/{d['id']}"),
     }
-
-
-@bp.get("/v3/roles")
-def list_roles() -> Response:
-    found = current_store().list("role", **filters("name"))
-    roles = [
-        {
-            "id": r["id"],
-            "name": r["name"],
-            "domain_id": None,
-            "description": None,
-            "options": {},
-            "links": self_link(f"roles/{r['id']}"),
-        }
-        for r in found
-    ]
-    return jsonify({"roles": roles, "links": links("roles")})
