@@ -11,6 +11,14 @@ On success service code finds the caller in `flask.g`:
     g.user_id     the token's user id (str)
     g.is_admin    True when the token carries the "admin" role
 
+Roles: `require_project_token` is also where every project service's default policy
+is read, once: Keystone's default roles, as their policies name them. A token with
+`reader` on its project may GET (list, show); POST, PUT, PATCH and DELETE need
+`member` or `admin`; a token with none of the three gets 403 for everything, in the
+service's own fault style. Keystone puts implied roles in the token (admin implies
+member implies reader), so a member's token passes as a reader too. Finer rules
+(owner-only, admin-only) stay in the views.
+
 A missing, unknown or expired X-Auth-Token is a 401 in Keystone's shape for every
 service, with `WWW-Authenticate: Keystone uri=...`: that is what keystonemiddleware,
 which guards the real services, sends (not the service's own fault style).
@@ -38,6 +46,9 @@ from cloudhp_localcloud.config import current_config
 from cloudhp_localcloud.store import Store, current_store
 
 TOKEN = "token"
+WRITER_ROLES = frozenset({"admin", "member"})
+READER_ROLES = WRITER_ROLES | {"reader"}
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _ISO_MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -196,7 +207,8 @@ def require_token() -> None:
 
 
 def require_project_token() -> None:
-    """before_request hook of every service but Keystone: a project-scoped token.
+    """before_request hook of every service but Keystone: a project-scoped token whose
+    roles allow the method (see "Roles" above).
 
     Service code reads `g.project_id` as "the caller's project", and `store.list(type,
     None)` means every project: an unscoped token must not get that far. Real services
@@ -204,10 +216,20 @@ def require_project_token() -> None:
     policies then answer 403.
     """
     caller = _authenticate()
-    if caller is not None and caller.project_id is None:
+    if caller is None:
+        return
+    if caller.project_id is None:
         raise faults.Forbidden(
             "This request needs a project-scoped token, and this token has no project: "
             "ask Keystone for one with a project scope (POST /v3/auth/tokens)."
+        )
+    needed = READER_ROLES if request.method in READ_METHODS else WRITER_ROLES
+    if not needed & set(caller.role_names):
+        least = "reader" if needed is READER_ROLES else "member"
+        held = ", ".join(caller.role_names) or "none"
+        raise faults.Forbidden(
+            f"Policy doesn't allow {request.method} {request.path} to be performed: it needs "
+            f"the {least} role on the project, and this token's roles there are: {held}."
         )
 
 

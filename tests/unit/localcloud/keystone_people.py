@@ -92,3 +92,8 @@ def token(api: Api, person: Person) -> str:
 
 def headers(api: Api, person: Person) -> dict[str, str]:
     return {"X-Auth-Token": token(api, person)}
+
+
+def alive(api: Api, tok: str) -> int:
+    """The status Keystone answers the token with: 200 while valid, 401 once revoked."""
+    return int(api.client.get(f"{V3}/auth/projects", headers={"X-Auth-Token": tok}).status_code)
