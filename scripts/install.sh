@@ -8,6 +8,9 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=""
 command -v debootstrap >/dev/null || missing="$missing debootstrap"
 command -v ssh >/dev/null || missing="$missing openssh-client"
+command -v wrk >/dev/null || missing="$missing wrk"  # benchmarks/: throughput
+command -v hey >/dev/null || missing="$missing hey"  # benchmarks/: a steady rate
+command -v cron >/dev/null || missing="$missing cron"  # scheduled teardowns
 python3 -c "import ensurepip, venv" 2>/dev/null || missing="$missing python3-venv"
 if [ -n "$missing" ]; then
   $SUDO apt-get update -qq

@@ -190,6 +190,8 @@ def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
     is_flag=True,
     help="authenticate with the cluster's own application credential (for unattended runs)",
 )
+@click.option("--at", "at", help="do it later: at this time (e.g. 2026-12-02T18:30), by cron")
+@click.option("--after", help="do it later: after this long (e.g. 2h), by cron")
 @no_wait_option
 @output_option
 def teardown(
@@ -200,10 +202,13 @@ def teardown(
     images: bool,
     yes: bool,
     app_credential: bool,
+    at: str | None,
+    after: str | None,
     no_wait: bool,
     output: str,
 ) -> None:
-    """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify."""
+    """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify;
+    with --at or --after, schedule that (on the cluster's application credential)."""
     from cloudhp.flows.teardown import teardown as run_teardown
 
     name = state.resolve_name(name)
@@ -211,6 +216,11 @@ def teardown(
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
+    if at or after:
+        from cloudhp.cli.schedule import schedule_later
+
+        schedule_later(name, at, after, output)
+        return
     if app_credential:
         if openrc or os_cloud or cloud:
             raise UsageError("--app-credential cannot be combined with other credentials")
