@@ -192,6 +192,7 @@ defaults
     log global
     option httplog
     option dontlognull
+    option dontlog-normal
     option forwardfor
     timeout connect 2s
     timeout client 30s

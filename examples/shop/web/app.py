@@ -71,7 +71,11 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-server = ThreadingHTTPServer(("", 8080), Handler)
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under any real load
+
+
+server = Server(("", 8080), Handler)
 # Stop accepting, finish what is in flight, exit 0: a clean end for Swarm's rolling
 # update (shutdown() must not run in the thread that serve_forever() runs in).
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

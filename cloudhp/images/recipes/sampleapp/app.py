@@ -7,6 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the ingress keeps its connections
+
     def do_GET(self) -> None:
         body = (
             json.dumps(
@@ -28,4 +30,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under any real load
+
+
+Server(("", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
