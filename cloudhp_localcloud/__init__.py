@@ -18,6 +18,7 @@ others over HTTP), and nothing here imports a module that imports it back.
     auth.py         tokens, secret hashing, the token gates (flask.g fields)
     bodies.py       request body limits: 1 MiB of JSON, 64 levels deep
     faults.py       OpenStack-shaped errors in each service's style
+    fault_injection.py  injected 503, 429 and slow answers for tests (rules, admin endpoint)
     store.py        the SQLite document store (state.db)
     config.py       LocalCloudConfig, data dir, clouds.yaml entries
     dockerlabels.py labels of the Docker objects an instance makes, server names

@@ -11,6 +11,7 @@ from cloudhp_localcloud.config import (
     DEFAULT_PORT,
     DEFAULT_TOKEN_LIFETIME,
     LocalCloudConfig,
+    default_faults_path,
 )
 from cloudhp_localcloud.server import serve
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--public-url", default=None)
     parser.add_argument("--token-lifetime", type=int, default=DEFAULT_TOKEN_LIFETIME)
+    parser.add_argument("--faults", type=Path, default=default_faults_path())
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             public_url=args.public_url,
             token_lifetime=args.token_lifetime,
+            faults_path=args.faults,
         )
     )
 

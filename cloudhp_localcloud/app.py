@@ -13,7 +13,8 @@ list it in registry.py. `create_app` then, for each service, in registry order:
 - runs its `Service.startup(store, config)` once the app is built.
 
 Before any of that, `bodies.limit_body` refuses bodies too large (413) or nested too
-deeply (400) on every URL.
+deeply (400) on every URL, then `fault_injection` may answer 503, 429 or slowly, as
+the rules in `config.faults_path` say (none by default; admin endpoint /localcloud/faults).
 
 Service code reaches shared state through `current_store()` (store.py),
 `current_config()` (config.py) and `flask.g` (auth.py).
@@ -26,7 +27,7 @@ import logging
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from cloudhp_localcloud import auth, bodies, dockerlabels, faults, registry
+from cloudhp_localcloud import auth, bodies, dockerlabels, fault_injection, faults, registry
 from cloudhp_localcloud.catalog import Service, microversion_headers, negotiate_microversion
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.store import Store
@@ -51,6 +52,8 @@ def create_app(config: LocalCloudConfig, services: list[Service] | None = None) 
     app.extensions["cloudhp_localcloud.services"] = tuple(services)
 
     app.before_request(bodies.limit_body)  # app-wide hooks run before blueprints'
+    rules, seed = fault_injection.load(config.faults_path) if config.faults_path else ((), None)
+    fault_injection.install(app, services, fault_injection.Injector(rules, seed))
     styles: dict[str, str] = {}
     for service in services:
         bp = service.blueprint

@@ -33,6 +33,12 @@ def default_data_dir() -> Path:
     return Path(base) / "cloudhp" / "localcloud"
 
 
+def default_faults_path() -> Path | None:
+    """The fault rules to serve with (fault_injection.py); tests set the variable."""
+    env = os.environ.get("CLOUDHP_LOCALCLOUD_FAULTS")
+    return Path(env) if env else None
+
+
 def clouds_yaml_path() -> Path:
     """The clouds.yaml that `up` merges into; env overrides keep tests out of $HOME."""
     for var in ("CLOUDHP_CLOUDS_YAML", "OS_CLIENT_CONFIG_FILE"):
@@ -54,6 +60,8 @@ class LocalCloudConfig:
     # The host's address on localcloud's public Docker network, where the APIs also
     # listen so that servers (containers) can reach them, e.g. for Heat signals.
     service_address: str | None = None
+    # Rules of injected faults (503, 429, slow answers) for tests; None: no faults.
+    faults_path: Path | None = field(default_factory=default_faults_path)
 
     @property
     def signal_base_url(self) -> str | None:

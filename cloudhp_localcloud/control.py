@@ -31,13 +31,15 @@ def up(
     public_url: str | None = None,
     foreground: bool = False,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
+    faults: Path | None = None,
 ) -> dict[str, Any]:
     """Start the cloud (a no-op when it runs) and add its entries to clouds.yaml.
 
     With `foreground` it serves in this process until interrupted and calls `on_ready`
-    once it answers; otherwise it returns the running daemon's state.
+    once it answers; otherwise it returns the running daemon's state. `faults` names
+    a file of injected-fault rules (fault_injection.py), for tests.
     """
-    config = _config(data_dir, host=host, port=port, public_url=public_url)
+    config = _config(data_dir, host=host, port=port, public_url=public_url, faults_path=faults)
     path = clouds_yaml_path()
 
     def announce(state: dict[str, Any]) -> dict[str, Any]:

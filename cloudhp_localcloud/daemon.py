@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudhp.errors import CloudhpError, EnvironmentProblem, WaitTimeout
+from cloudhp_localcloud import fault_injection
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.runtime import alive, read_pid, read_runtime, seeded
 from cloudhp_localcloud.server import port_error
@@ -45,7 +46,11 @@ def _reset_hooks() -> list[Callable[[LocalCloudConfig], None]]:
 def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
     """Start a detached server unless one runs; wait until Keystone answers.
 
+    The fault rules (`config.faults_path`) are read at start; a running daemon keeps
+    its own (change them with PUT /localcloud/faults).
+
     Raises:
+        UsageError: the fault rules file is unreadable or wrong.
         ConflictError: the port is taken by something else.
         EnvironmentProblem: the server exited during start (the log's tail is shown).
         WaitTimeout: it did not answer within `timeout` seconds.
@@ -71,6 +76,9 @@ def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
     ]
     if config.public_url:
         argv += ["--public-url", config.public_url]
+    if config.faults_path is not None:
+        fault_injection.load(config.faults_path)  # a bad file fails here, not in the log
+        argv += ["--faults", str(config.faults_path.resolve())]
     with open(config.log_path, "ab") as logfile:
         os.chmod(config.log_path, 0o600)
         proc = subprocess.Popen(

@@ -38,6 +38,13 @@ def localcloud() -> None:
 )
 @click.option("--public-url", default=None, help="URL clients use, if not http://host:port.")
 @click.option("--foreground", is_flag=True, help="Serve in this process until Ctrl-C.")
+@click.option(
+    "--faults",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Rules of injected 503, 429 and slow answers, for tests "
+    "[default: $CLOUDHP_LOCALCLOUD_FAULTS]; read when the cloud starts.",
+)
 @_data_dir
 @output_option
 def up(
@@ -45,6 +52,7 @@ def up(
     port: int | None,
     public_url: str | None,
     foreground: bool,
+    faults: Path | None,
     data_dir: Path | None,
     output: str,
 ) -> None:
@@ -60,7 +68,9 @@ def up(
         )
         _emit(output, state, text)
 
-    state = control().up(data_dir, host, port, public_url, foreground, on_ready=announce)
+    state = control().up(
+        data_dir, host, port, public_url, foreground, on_ready=announce, faults=faults
+    )
     if not foreground:
         announce(state)
 

@@ -9,26 +9,70 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import keystoneauth1.exceptions as ks_exc
 import openstack.config
 import openstack.connection
 import openstack.exceptions
+from keystoneauth1 import session as ks_session
+from urllib3.util.retry import Retry
 
 from cloudhp import __version__
 from cloudhp.cloud.credentials import AuthSpec, is_secret_key
-from cloudhp.errors import CloudhpError, EnvironmentProblem, UsageError
+from cloudhp.errors import CloudhpError, CloudUnavailable, EnvironmentProblem, UsageError
 
 # Every cloud request's timeout and retries, in one place: a hung endpoint fails the
-# step naming it; dropped or refused connections are retried, and so are the answers
-# that say "not now" before the request was acted on (429 Too Many Requests, 502, 503,
-# 504), with keystoneauth's exponential backoff, honouring Retry-After. A 500 is not
-# retried: the cloud may have acted on the request (a POST retried after it could
-# create a second server), and the steps' read-compare-act reruns handle it instead.
+# step naming it. A request is sent again only when the cloud cannot have acted on it:
+# a refused connection or a connect timeout (any method); a read timeout or a dropped
+# connection only for an idempotent method (a POST that timed out may have made a
+# server, and sending it again a second one); and the answers that say "not now"
+# before acting (429 Too Many Requests, 502, 503, 504), with exponential backoff,
+# honouring Retry-After. A 500 is not retried: the cloud may have acted on the request,
+# and the steps' read-compare-act reruns handle it instead.
 API_TIMEOUT = 60
 CONNECT_RETRIES = 3
 STATUS_CODE_RETRIES = 3
 RETRIABLE_STATUS_CODES = (429, 502, 503, 504)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class PolicySession(ks_session.Session):
+    """A keystoneauth Session that applies the policy to every request it sends.
+
+    openstacksdk's adapters pass retry counts with each service request, but
+    keystoneauth sends token requests and version discovery through the session with
+    none: one 429 or 503 on a token request failed authentication as if the password
+    were wrong; one on discovery was swallowed, and the request went out at the
+    service's base microversion (Nova 2.1: a server create with tags is refused, and a
+    real Nova ignores a tags filter and lists every server of the project). Here every
+    request gets the status retries.
+
+    Transport errors are retried below keystoneauth, by urllib3, because keystoneauth
+    counts a read timeout as a connection failure and sends even a POST again (a slow
+    create became four security groups); urllib3 tells a failure to connect, which
+    nothing reached, from one after the request was sent, retried only when idempotent.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        transport = Retry(
+            total=CONNECT_RETRIES,
+            connect=CONNECT_RETRIES,
+            read=CONNECT_RETRIES,
+            other=0,
+            allowed_methods=IDEMPOTENT_METHODS,
+            backoff_factor=0.5,
+            respect_retry_after_header=False,  # answers are keystoneauth's to retry
+        )
+        for adapter in self.session.adapters.values():
+            adapter.max_retries = transport  # type: ignore[attr-defined]
+
+    def request(self, url: str, method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("status_code_retries", STATUS_CODE_RETRIES)
+        kwargs.setdefault("retriable_status_codes", list(RETRIABLE_STATUS_CODES))
+        kwargs["connect_retries"] = 0  # the transport does them, knowing what was sent
+        return super().request(url, method, **kwargs)
 
 
 def connect(auth: AuthSpec) -> openstack.connection.Connection:
@@ -49,7 +93,7 @@ def connect(auth: AuthSpec) -> openstack.connection.Connection:
         ).get_one(
             **auth.connect_kwargs(),
             api_timeout=API_TIMEOUT,
-            connect_retries=CONNECT_RETRIES,
+            connect_retries=CONNECT_RETRIES,  # done by PolicySession's transport, see there
             status_code_retries=STATUS_CODE_RETRIES,
             retriable_status_codes=list(RETRIABLE_STATUS_CODES),
         )
@@ -58,6 +102,7 @@ def connect(auth: AuthSpec) -> openstack.connection.Connection:
         raise UsageError(f"{auth.source} lacks {missing}") from None
     except (openstack.exceptions.ConfigException, ks_exc.ClientException) as exc:
         raise UsageError(f"cannot use credentials from {auth.source}: {exc}") from None
+    region.set_session_constructor(PolicySession)
     return openstack.connection.Connection(config=region)
 
 
@@ -119,6 +164,12 @@ def authenticate(conn: openstack.connection.Connection) -> None:
             hint="OS_AUTH_URL should look like https://keystone.example.org:5000/v3",
         ) from None
     except ks_exc.HttpError as exc:
+        if exc.http_status in RETRIABLE_STATUS_CODES:
+            raise CloudUnavailable(
+                f"authentication for {who}{where} failed: the identity service answered "
+                f"{exc.http_status} after retries: {_scrub(str(exc), secrets)}",
+                hint="the cloud is overloaded or down for a moment; run the command again",
+            ) from None
         raise UsageError(
             f"authentication for {who}{where} was refused: {_scrub(str(exc), secrets)}"
         ) from None
