@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -158,12 +159,17 @@ class SSHRunner:
         text = command if isinstance(command, str) else shlex.join(command)
         limit = COMMAND_TIMEOUT if timeout is None else timeout
         self.open()
+        started = time.monotonic()
         try:
             r = self._conn.run(text, in_stream=stdin if stdin is not None else False, timeout=limit)
         except CommandTimedOut:
             raise self._timed_out(text, limit) from None
         except UnexpectedExit as exc:  # only when warn is off; kept for safety
             r = exc.result
+        if r.exited == -1 and time.monotonic() - started >= limit:
+            # invoke kills the command at the timeout but, if its timer thread has not
+            # quite returned when the command ends, reports exit -1 instead of raising.
+            raise self._timed_out(text, limit)
         if r.exited == -1 and not self._transport().is_active():
             raise self._lost(text)
         result = Result(self.host, text, r.stdout, r.stderr, r.exited)
