@@ -23,7 +23,8 @@ others over HTTP), and nothing here imports a module that imports it back.
     config.py       LocalCloudConfig, data dir, clouds.yaml entries
     dockerlabels.py labels of the Docker objects an instance makes, server names
 
-    identity/       Keystone v3: api (SERVICE, bootstrap), tokens, appcreds, common
+    identity/       Keystone v3: api (SERVICE, bootstrap), tokens, appcreds, common;
+                    the admin API: projects, users, roles, grants
     network/        Neutron v2.0: api (SERVICE, tags), networks, ports, security,
                     floatingips, routers, quotas, common; addresses (IPAM, ports),
                     bridges (Docker networks, reset), servers (what compute calls)
