@@ -1,9 +1,11 @@
 """The cluster's three security groups, and exactly the rules each needs.
 
 - swarm: Swarm's ports (2377/tcp management, 7946/tcp+udp gossip, 4789/udp VXLAN, and
-  ESP when an overlay network is encrypted) open only to members of the swarm group
-  itself (remote_group_id), so nothing outside the cluster reaches the Docker API.
-- ssh: 22/tcp from the bastion's address only.
+  ESP when an overlay network is encrypted) and the cluster registry's (5000/tcp, the
+  nodes pull from it) open only to members of the swarm group itself
+  (remote_group_id), so nothing outside the cluster reaches the Docker API.
+- ssh: 22/tcp, and the registry's 5000/tcp for `cloudhp registry login` and pushes by
+  hand, from the bastion's address only.
 - ingress: 80 and 443 from anywhere; only the ingress nodes get this group.
 
 A group is ours when it has our name AND our tag. A group with our name but without
@@ -23,6 +25,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 
+from cloudhp.commands.registry import PORT as REGISTRY_PORT
 from cloudhp.context import ClusterContext
 from cloudhp.errors import ConflictError
 from cloudhp.naming import resource_name
@@ -72,11 +75,16 @@ def wanted_rules(bastion_address: str, encrypted_overlay: bool = False) -> dict[
     """
     bastion = ipaddress.IPv4Address(bastion_address)
     swarm = [Rule(proto, port, remote_group="swarm") for proto, port in SWARM_PORTS]
+    swarm.append(Rule("tcp", REGISTRY_PORT, remote_group="swarm"))
     if encrypted_overlay:
         swarm.append(Rule("esp", remote_group="swarm"))
+    from_bastion = f"{bastion}/32"
     return {
         "swarm": swarm,
-        "ssh": [Rule("tcp", 22, remote_ip_prefix=f"{bastion}/32")],
+        "ssh": [
+            Rule("tcp", 22, remote_ip_prefix=from_bastion),
+            Rule("tcp", REGISTRY_PORT, remote_ip_prefix=from_bastion),
+        ],
         "ingress": [Rule("tcp", port, remote_ip_prefix=ANYWHERE) for port in INGRESS_PORTS],
     }
 

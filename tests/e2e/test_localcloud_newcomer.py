@@ -86,6 +86,8 @@ def test_boot_ssh_volume_snapshot_and_stack(openstack_cli, cli, tmp_path):
     assert server["status"] == "ACTIVE"
     fip = json.loads(os_("floating", "ip", "create", "public", "-f", "json"))["floating_ip_address"]
     os_("server", "add", "floating", "ip", "vm1", fip)
+    # Security groups are enforced: the default group admits only its members (DevStack's too).
+    os_("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "default")
     assert ssh(key, fip, "hostname").strip() == "vm1"
 
     os_("volume", "create", "--size", "1", "disk1")

@@ -29,8 +29,12 @@ def test_wanted_rules_exactly() -> None:
             Rule("tcp", 7946, remote_group="swarm"),
             Rule("udp", 7946, remote_group="swarm"),
             Rule("udp", 4789, remote_group="swarm"),
+            Rule("tcp", 5000, remote_group="swarm"),  # the cluster registry
         ],
-        "ssh": [Rule("tcp", 22, remote_ip_prefix="10.0.0.5/32")],
+        "ssh": [
+            Rule("tcp", 22, remote_ip_prefix="10.0.0.5/32"),
+            Rule("tcp", 5000, remote_ip_prefix="10.0.0.5/32"),  # registry login, by hand
+        ],
         "ingress": [
             Rule("tcp", 80, remote_ip_prefix="0.0.0.0/0"),
             Rule("tcp", 443, remote_ip_prefix="0.0.0.0/0"),
@@ -41,7 +45,7 @@ def test_wanted_rules_exactly() -> None:
 def test_encrypted_overlay_adds_esp_between_members() -> None:
     swarm = wanted_rules("10.0.0.5", encrypted_overlay=True)["swarm"]
     assert swarm[-1] == Rule("esp", None, remote_group="swarm")
-    assert len(swarm) == 5
+    assert len(swarm) == 6
 
 
 def test_bastion_must_be_ipv4() -> None:

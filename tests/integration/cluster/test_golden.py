@@ -32,6 +32,7 @@ from cloudhp.steps.golden import ensure_golden_image, find_golden, read_template
 from cloudhp.steps.golden_plan import GOLDEN_TAG, HASH_PROPERTY, golden_inputs, stack_parameters
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.preflight import preflight
+from cloudhp.steps.secgroups import ensure_security_groups, group_name
 
 pytestmark = [
     pytest.mark.docker,
@@ -97,6 +98,7 @@ def _ready_ctx(make_ctx: MakeCtx) -> ClusterContext:
     ctx = make_ctx()
     ctx.resolved = preflight(ctx, extra_servers=1)
     ensure_cloud_keypair(ctx)
+    ensure_security_groups(ctx)  # the probe is reached by SSH: groups are enforced
     return ctx
 
 
@@ -120,6 +122,7 @@ def _boot(conn: Connection, ctx: ClusterContext, image_id: str) -> Any:
         networks=[{"uuid": resolved.network_id}],
         key_name=resource_name(ctx.spec.name, "key"),
         tags=[ctx.tag],
+        security_groups=[{"name": group_name(ctx.spec.name, "ssh")}],
     )
     return conn.compute.wait_for_server(server, wait=300, interval=1)
 

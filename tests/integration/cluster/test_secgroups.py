@@ -54,8 +54,12 @@ def test_creates_three_tagged_groups_with_exact_rules(make_ctx: MakeCtx, conn: C
         ("tcp", 7946, 7946, None, "self"),
         ("udp", 7946, 7946, None, "self"),
         ("udp", 4789, 4789, None, "self"),
+        ("tcp", 5000, 5000, None, "self"),  # the cluster registry
     }
-    assert rules_of(conn, ids["ssh"]) == {("tcp", 22, 22, f"{BASTION}/32", None)}
+    assert rules_of(conn, ids["ssh"]) == {
+        ("tcp", 22, 22, f"{BASTION}/32", None),
+        ("tcp", 5000, 5000, f"{BASTION}/32", None),
+    }
     assert rules_of(conn, ids["ingress"]) == {
         ("tcp", 80, 80, "0.0.0.0/0", None),
         ("tcp", 443, 443, "0.0.0.0/0", None),

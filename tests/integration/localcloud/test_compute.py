@@ -29,6 +29,7 @@ from cloudhp_localcloud.compute import lifecycle, nodes
 pytestmark = pytest.mark.docker
 
 SUBNET = "10.91.7.0/24"
+SSH_GROUP = "compute-test-ssh"  # security groups are enforced: SSH from here needs a rule
 USER_DATA = """#cloud-config
 runcmd:
   - echo from-user-data > /var/tmp/user-data-ran
@@ -93,6 +94,12 @@ def network(conn: Connection, dclient: docker.DockerClient) -> Iterator[object]:
     conn.network.create_subnet(
         network_id=net.id, cidr=SUBNET, ip_version=4, name="compute-test-subnet"
     )
+    # The default group admits only its members (as on DevStack): SSH needs its own rule.
+    ssh = conn.network.create_security_group(name=SSH_GROUP)
+    conn.network.create_security_group_rule(
+        security_group_id=ssh.id, direction="ingress", protocol="tcp",
+        port_range_min=22, port_range_max=22,
+    )  # fmt: skip
     yield net
     for server in conn.compute.servers():
         conn.compute.delete_server(server)
@@ -100,6 +107,7 @@ def network(conn: Connection, dclient: docker.DockerClient) -> Iterator[object]:
     for port in conn.network.ports(network_id=net.id):
         conn.network.delete_port(port)
     conn.network.delete_network(net)
+    conn.network.delete_security_group(ssh)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +137,7 @@ def booted(conn: Connection, network: object, keypair: object, base_image: objec
         user_data=base64.b64encode(USER_DATA.encode()).decode(),
         metadata={"role": "test"},
         tags=["web", "blue"],
+        security_groups=[{"name": "default"}, {"name": SSH_GROUP}],
     )
     server = conn.compute.wait_for_server(server, wait=300, interval=0.5)
     active = time.monotonic() - start
@@ -270,7 +279,7 @@ def test_server_boots_with_cloud_init_sshd_and_docker(
     assert server.metadata == {"role": "test"}
     assert sorted(server.tags) == ["blue", "web"]
     assert server.flavor.original_name == "m1.tiny" and server.flavor.vcpus == 1
-    assert [g["name"] for g in server.security_groups] == ["default"]
+    assert [g["name"] for g in server.security_groups] == ["default", SSH_GROUP]
     assert server.launched_at
     as_admin = admin_conn.compute.get_server(server.id)
     assert as_admin.hypervisor_hostname and as_admin.hostname == "compute-test-a"
@@ -399,6 +408,7 @@ def test_snapshot_keeps_files_and_nested_images(
     clone = conn.compute.create_server(
         name="from-snapshot", image_id=image.id, flavor_id="1", key_name="compute-test-key",
         networks=[{"uuid": network.id}],  # type: ignore[attr-defined]
+        security_groups=[{"name": SSH_GROUP}],
     )  # fmt: skip
     clone = conn.compute.wait_for_server(clone, wait=300, interval=0.5)
     ssh = _ssh(_ip(clone), booted.private_key)

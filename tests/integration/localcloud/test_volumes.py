@@ -290,11 +290,17 @@ def test_end_to_end_server_with_floating_ip_and_volume(
     conn.network.add_interface_to_router(router, subnet=subnet.id)
     keypair = conn.compute.create_keypair(name=f"e2e-{uuid.uuid4().hex[:6]}")
     volume = _new(conn, name="e2e-data")
+    ssh_group = conn.network.create_security_group(name="e2e-vol-ssh")  # groups are enforced
+    conn.network.create_security_group_rule(
+        security_group_id=ssh_group.id, direction="ingress", protocol="tcp",
+        port_range_min=22, port_range_max=22,
+    )  # fmt: skip
     server = fip = None
     try:
         server = conn.compute.create_server(
             name="e2e-vol", image_id=conn.image.find_image("debian-12").id, flavor_id="1",
             key_name=keypair.name, networks=[{"uuid": net.id}],
+            security_groups=[{"name": ssh_group.name}],
         )  # fmt: skip
         server = conn.compute.wait_for_server(server, wait=300, interval=0.5)
         port = next(conn.network.ports(device_id=server.id))
@@ -337,6 +343,7 @@ def test_end_to_end_server_with_floating_ip_and_volume(
             conn.network.delete_ip(fip)
         conn.block_storage.delete_volume(volume)
         conn.compute.delete_keypair(keypair)
+        conn.network.delete_security_group(ssh_group)
         conn.network.remove_interface_from_router(router, subnet=subnet.id)
         conn.network.delete_router(router)
         for port in conn.network.ports(network_id=net.id):
