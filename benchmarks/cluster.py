@@ -162,6 +162,27 @@ class Cluster:
             if n["private_ip"] and (role is None or n["role"] == role)
         ]
 
+    def open_from_bastion(self, port: int) -> None:
+        """A host-mode published port, reachable from this machine: the local cloud
+        enforces security groups, and cloudhp opens only SSH and the registry to the
+        bastion, so the port gets the same source as the SSH rule in `<c>-sg-ssh`."""
+        import openstack
+        import openstack.config
+
+        config = openstack.config.OpenStackConfig(
+            config_files=[self.env["OS_CLIENT_CONFIG_FILE"]], load_envvars=False
+        )
+        conn = openstack.connection.Connection(config=config.get_one("cloudhp-local"))
+        group = conn.network.find_security_group(f"{self.name}-sg-ssh")
+        if group is None:
+            sys.exit(f"no security group {self.name}-sg-ssh to open port {port} in")
+        rules = conn.network.security_group_rules(security_group_id=group.id)
+        bastion = next(r.remote_ip_prefix for r in rules if r.port_range_min == 22)
+        conn.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", ethertype="IPv4",
+            protocol="tcp", port_range_min=port, port_range_max=port, remote_ip_prefix=bastion,
+        )  # fmt: skip
+
     def deploy(self, compose: dict[str, Any], filename: str) -> tuple[float, dict[str, Any]]:
         """Deploys a compose document; JSON is YAML, so no YAML library is needed here
         and no quoting of the commands inside can go wrong."""

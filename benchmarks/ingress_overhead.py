@@ -109,6 +109,7 @@ def main() -> None:
         seconds, _ = cluster.deploy(compose(image), "ingress-overhead.yml")
         print(f"deployed bench-app (1 replica, {image}) in {seconds:.0f}s")
         routed = cluster.url("bench-app")
+        cluster.open_from_bastion(PUBLISHED)
         direct = direct_url(cluster, routed)
         print(f"ingress: {routed}\ndirect:  {direct}  (same task, host-mode port)")
         print(f"wrk: {THREADS} threads, {CONNECTIONS} connections, {SECONDS}s per run")
