@@ -11,6 +11,7 @@ from cloudhp_localcloud.config import (
     DEFAULT_PORT,
     DEFAULT_TOKEN_LIFETIME,
     LocalCloudConfig,
+    default_build_latency,
     default_faults_path,
 )
 from cloudhp_localcloud.server import serve
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--public-url", default=None)
     parser.add_argument("--token-lifetime", type=int, default=DEFAULT_TOKEN_LIFETIME)
     parser.add_argument("--faults", type=Path, default=default_faults_path())
+    parser.add_argument("--build-latency", type=float, default=default_build_latency())
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             public_url=args.public_url,
             token_lifetime=args.token_lifetime,
             faults_path=args.faults,
+            build_latency=args.build_latency,
         )
     )
 

@@ -39,6 +39,11 @@ def default_faults_path() -> Path | None:
     return Path(env) if env else None
 
 
+def default_build_latency() -> float:
+    """Seconds a new server stays in BUILD before it boots (the latency model)."""
+    return float(os.environ.get("CLOUDHP_LOCALCLOUD_BUILD_LATENCY") or 0)
+
+
 def clouds_yaml_path() -> Path:
     """The clouds.yaml that `up` merges into; env overrides keep tests out of $HOME."""
     for var in ("CLOUDHP_CLOUDS_YAML", "OS_CLIENT_CONFIG_FILE"):
@@ -62,6 +67,9 @@ class LocalCloudConfig:
     service_address: str | None = None
     # Rules of injected faults (503, 429, slow answers) for tests; None: no faults.
     faults_path: Path | None = field(default_factory=default_faults_path)
+    # The latency model: a new server waits this long in BUILD, as a real hypervisor
+    # scheduling, fetching the image and spawning would make it, with no CPU spent.
+    build_latency: float = field(default_factory=default_build_latency)
 
     @property
     def signal_base_url(self) -> str | None:

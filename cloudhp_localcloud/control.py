@@ -32,14 +32,23 @@ def up(
     foreground: bool = False,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
     faults: Path | None = None,
+    build_latency: float | None = None,
 ) -> dict[str, Any]:
     """Start the cloud (a no-op when it runs) and add its entries to clouds.yaml.
 
     With `foreground` it serves in this process until interrupted and calls `on_ready`
     once it answers; otherwise it returns the running daemon's state. `faults` names
-    a file of injected-fault rules (fault_injection.py), for tests.
+    a file of injected-fault rules (fault_injection.py), for tests; `build_latency`
+    keeps each new server in BUILD that many seconds (the latency model).
     """
-    config = _config(data_dir, host=host, port=port, public_url=public_url, faults_path=faults)
+    config = _config(
+        data_dir,
+        host=host,
+        port=port,
+        public_url=public_url,
+        faults_path=faults,
+        build_latency=build_latency,
+    )
     path = clouds_yaml_path()
 
     def announce(state: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,8 @@ def start(config: LocalCloudConfig, timeout: float = 30.0) -> dict[str, Any]:
     ]
     if config.public_url:
         argv += ["--public-url", config.public_url]
+    if config.build_latency:
+        argv += ["--build-latency", str(config.build_latency)]
     if config.faults_path is not None:
         fault_injection.load(config.faults_path)  # a bad file fails here, not in the log
         argv += ["--faults", str(config.faults_path.resolve())]

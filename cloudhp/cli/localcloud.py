@@ -45,6 +45,13 @@ def localcloud() -> None:
     help="Rules of injected 503, 429 and slow answers, for tests "
     "[default: $CLOUDHP_LOCALCLOUD_FAULTS]; read when the cloud starts.",
 )
+@click.option(
+    "--build-latency",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds each new server stays in BUILD, as on a real cloud (a model: no CPU "
+    "is spent) [default: $CLOUDHP_LOCALCLOUD_BUILD_LATENCY or 0]; read when it starts.",
+)
 @_data_dir
 @output_option
 def up(
@@ -53,6 +60,7 @@ def up(
     public_url: str | None,
     foreground: bool,
     faults: Path | None,
+    build_latency: float | None,
     data_dir: Path | None,
     output: str,
 ) -> None:
@@ -69,7 +77,14 @@ def up(
         _emit(output, state, text)
 
     state = control().up(
-        data_dir, host, port, public_url, foreground, on_ready=announce, faults=faults
+        data_dir,
+        host,
+        port,
+        public_url,
+        foreground,
+        on_ready=announce,
+        faults=faults,
+        build_latency=build_latency,
     )
     if not foreground:
         announce(state)

@@ -186,7 +186,7 @@ def create_server() -> tuple[Response, int, dict[str, str]]:
             "task_state": "spawning",
         },
     )
-    lifecycle.submit(lifecycle.boot, store, server_id)
+    lifecycle.submit_boot(store, server_id)
     self_link = links("servers", server_id)
     reply = {
         "id": server_id,

@@ -107,6 +107,25 @@ def _deleting(store: Store, server_id: str) -> bool:
 
 # --- boot ------------------------------------------------------------------------------
 
+_build_latency = 0.0
+
+
+def set_build_latency(seconds: float) -> None:
+    """The latency model (config.build_latency), set when the compute service starts."""
+    global _build_latency
+    _build_latency = max(0.0, seconds)
+
+
+def submit_boot(store: Store, server_id: str) -> None:
+    """Boot the new server, after the modelled BUILD time: a timer, not a pool worker,
+    waits, so twenty servers wait side by side and no CPU is spent."""
+    if _build_latency <= 0:
+        submit(boot, store, server_id)
+        return
+    timer = threading.Timer(_build_latency, submit, (boot, store, server_id))
+    timer.daemon = True
+    timer.start()
+
 
 def boot(store: Store, server_id: str) -> None:
     """Create and start the server's container, then wait for node-init's boot banner."""

@@ -43,6 +43,7 @@ HOST = platform.node() or "localcloud"
 def on_startup(store: Store, config: LocalCloudConfig) -> None:
     """Seed flavors; reconcile records with the engine after a restart (in background)."""
     seed_flavors(store)
+    lifecycle.set_build_latency(config.build_latency)
     if not store.list("server") and not store.list("image", status="saving"):
         return
     lifecycle.submit(lifecycle.reconcile, store)

@@ -9,6 +9,7 @@ see the boot figures (create -> ACTIVE, -> SSH ready, memory per idle server).
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import shutil
@@ -261,6 +262,41 @@ def test_image_that_cannot_boot_puts_the_server_in_error(
     assert server.status == "ERROR"
     assert server.fault["code"] == 500 and server.fault["message"]
     assert server.fault["created"].endswith("Z")
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=60)
+    store.delete("image", broken["id"])
+
+
+def test_the_latency_model_keeps_a_new_server_in_build(
+    conn: Connection, localcloud: object, network: object
+) -> None:
+    """With a build latency, the boot (here one that fails at once: an image whose
+    container cannot start) begins only that long after the create, by the cloud's own
+    timestamps; meanwhile the server is in BUILD and nothing runs."""
+    store = localcloud.store()  # type: ignore[attr-defined]
+    broken = store.insert(
+        "image",
+        {"status": "active", "visibility": "public", "min_ram": 0, "min_disk": 0,
+         "disk_format": "raw", "container_format": "bare", "tags": [], "properties": {},
+         "_docker_image": "cloudhp/does-not-exist:never"},
+        name="late-image",
+        project_id=conn.current_project_id,
+    )  # fmt: skip
+    lifecycle.set_build_latency(3)
+    try:
+        server = conn.compute.create_server(
+            name="late", image_id=broken["id"], flavor_id="1",
+            networks=[{"uuid": network.id}],  # type: ignore[attr-defined]
+        )  # fmt: skip
+        assert conn.compute.get_server(server.id).status == "BUILD"
+        with pytest.raises(openstack.exceptions.ResourceFailure):
+            conn.compute.wait_for_server(server, wait=60, interval=0.5)
+    finally:
+        lifecycle.set_build_latency(0)
+    server = conn.compute.get_server(server.id)
+    created = datetime.datetime.fromisoformat(server.created_at.replace("Z", "+00:00"))
+    failed = datetime.datetime.fromisoformat(server.fault["created"].replace("Z", "+00:00"))
+    assert failed - created >= datetime.timedelta(seconds=3)
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60)
     store.delete("image", broken["id"])
