@@ -262,7 +262,14 @@ def test_a_task_over_its_memory_limit_is_killed_and_replaced_while_siblings_serv
         "docker service ps shop_web --no-trunc --format '{{.CurrentState}} {{.Error}}'",
     )  # fmt: skip
     assert "exit (137)" in out, out
-    web = services_by_name(cli)["shop-web"]
+    # Swarm restarts a failed task after its restart delay (5 s by default), then the
+    # new one must pass its health check: wait for it, bounded.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        web = services_by_name(cli)["shop-web"]
+        if (web["running"], web["desired"]) == (2, 2):
+            break
+        time.sleep(2)
     assert (web["running"], web["desired"]) == (2, 2)
 
 
