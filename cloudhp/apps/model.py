@@ -31,6 +31,24 @@ class PublishedPort:
 
 
 @dataclass(frozen=True)
+class BlockVolume:
+    """A named volume on its own Cinder volume (see `cloudhp.apps.volumes`): created once,
+    attached to the node its one task runs on, and bind-mounted into that task."""
+
+    project: str
+    name: str
+    size_gb: int
+    volume_type: str | None = None
+    filesystem: str = "ext4"
+    service: str | None = None  # the Swarm name of the service that mounts it
+
+    @property
+    def logical(self) -> str:
+        """`<project>_<volume>`: its name in `cloudhp volumes`, node labels and paths."""
+        return f"{self.project}_{self.name}"
+
+
+@dataclass(frozen=True)
 class Service:
     project: str
     name: str
@@ -78,6 +96,7 @@ class Application:
     services: tuple[Service, ...]
     warnings: tuple[str, ...] = ()
     source: Path | None = None
+    volumes: tuple[BlockVolume, ...] = ()  # the Cinder-backed ones
 
 
 def with_context_root(
