@@ -1,4 +1,4 @@
-"""Injected faults at the HTTP boundary: 503, 429 and slow answers, for tests.
+"""Injected faults at the HTTP boundary: 503, 429, 500, slow and ignored requests, for tests.
 
 The tool promises to survive a cloud that says "not now" (retries in
 cloudhp/cloud/connect.py, the polling loop's patience in cloudhp/polling.py); only a
@@ -24,10 +24,18 @@ token only: 401 without a valid token, 403 without the admin role):
         methods: [POST]     # optional: every method
         path: "/servers"    # optional: a regex searched in the request's path
         agent: "^cloudhp/"  # optional: a regex searched in the User-Agent
-        kind: "503"         # 503 | 429 | slow
+        action: "os-stop"   # optional: the request's JSON body has this key (an action)
+        kind: "503"         # 503 | 429 | 500 | slow | accept-and-ignore
         rate: 0.05          # 0..1
         retry_after: 1      # 429: seconds, in the Retry-After header
         delay: 2.0          # slow: seconds
+
+`action` picks one server (or volume) action: the key of the body of a POST
+`.../action` ("os-stop", "os-start", "reboot", "os-extend", ...). Two kinds exist for
+it: "500" is Nova failing the action (computeFault), and "accept-and-ignore" is the
+realistic unconfirmed fence: the API answers 202 as Nova does for os-stop, after
+checking the token, and the request goes no further, so the server never stops.
+accept-and-ignore needs an `action` (only actions answer 202 with no body).
 
 A rule without `service` applies to every service but Keystone: keystoneauth sends
 token requests without its retry policy, so a fault there tests nothing the tool can
@@ -54,7 +62,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +77,12 @@ from cloudhp_localcloud.store import current_store
 
 log = logging.getLogger(__name__)
 
-KINDS = ("503", "429", "slow")
+KINDS = ("503", "429", "500", "slow", "accept-and-ignore")
+IGNORE = "accept-and-ignore"
 MAX_DELAY = 600.0
 IDENTITY = "identity"
 _EXTENSION = "cloudhp_localcloud.fault_injection"
-_KEYS = {"service", "methods", "path", "agent", "kind", "rate", "retry_after", "delay"}
+_KEYS = {"service", "methods", "path", "agent", "action", "kind", "rate", "retry_after", "delay"}
 
 
 @dataclass(frozen=True)
@@ -86,12 +95,21 @@ class Rule:
     methods: frozenset[str] = frozenset()
     path: re.Pattern[str] | None = None
     agent: re.Pattern[str] | None = None
+    action: str | None = None
     retry_after: int = 1
     delay: float = 0.0
 
-    def matches(self, service_names: Sequence[str], method: str, path: str, agent: str) -> bool:
+    def matches(
+        self,
+        service_names: Sequence[str],
+        method: str,
+        path: str,
+        agent: str,
+        body_keys: Collection[str] = (),
+    ) -> bool:
         """Whether the request may get this fault; `service_names` are its service's
-        catalog name and types (empty outside every service)."""
+        catalog name and types (empty outside every service), `body_keys` the keys of
+        its JSON body (an action's name)."""
         if not service_names:
             return False
         if self.service is None:
@@ -102,6 +120,8 @@ class Rule:
         if self.methods and method.upper() not in self.methods:
             return False
         if self.path is not None and not self.path.search(path):
+            return False
+        if self.action is not None and self.action not in body_keys:
             return False
         return self.agent is None or bool(self.agent.search(agent))
 
@@ -114,6 +134,8 @@ class Rule:
         for key, pattern in (("path", self.path), ("agent", self.agent)):
             if pattern is not None:
                 doc[key] = pattern.pattern
+        if self.action is not None:
+            doc["action"] = self.action
         if self.kind == "429":
             doc["retry_after"] = self.retry_after
         if self.kind == "slow":
@@ -151,6 +173,11 @@ def parse_rule(doc: Any) -> Rule:
     retry_after = _number(doc.get("retry_after", 1), "retry_after", 0, 3600)
     if retry_after != int(retry_after):
         raise ValueError("retry_after must be whole seconds")
+    action = doc.get("action")
+    if action is not None and (not isinstance(action, str) or not action):
+        raise ValueError("action must be the name of a server or volume action, e.g. os-stop")
+    if kind == IGNORE and action is None:
+        raise ValueError("an accept-and-ignore rule needs an action, e.g. action: os-stop")
     return Rule(
         kind=kind,
         rate=rate,
@@ -158,6 +185,7 @@ def parse_rule(doc: Any) -> Rule:
         methods=frozenset(m.upper() for m in methods),
         path=_regex(doc.get("path"), "path"),
         agent=_regex(doc.get("agent"), "agent"),
+        action=action,
         retry_after=int(retry_after),
         delay=delay,
     )
@@ -231,20 +259,26 @@ class Injector:
         """Put `rules` in force with a draw seeded by `seed` (random when None)."""
         with self._lock:
             self.rules = rules
+            self.rules_need_body = any(r.action is not None for r in rules)
             self.seed = secrets.randbits(32) if seed is None else seed
             self._random = random.Random(self.seed)
             self._matched = [0] * len(rules)
             self._hits = [0] * len(rules)
 
     def decide(
-        self, service_names: Sequence[str], method: str, path: str, agent: str
+        self,
+        service_names: Sequence[str],
+        method: str,
+        path: str,
+        agent: str,
+        body_keys: Collection[str] = (),
     ) -> tuple[int, Rule] | None:
         """The fault this request gets (rule index, rule), or None."""
         with self._lock:
             matching = [
                 (i, r)
                 for i, r in enumerate(self.rules)
-                if r.matches(service_names, method, path, agent)
+                if r.matches(service_names, method, path, agent, body_keys)
             ]
             if not matching:
                 return None
@@ -281,15 +315,16 @@ def install(app: Flask, services: Sequence[Service], injector: Injector) -> None
                 return names
         return ()
 
-    def inject() -> None:
+    def inject() -> Response | None:
         decided = injector.decide(
             service_names(request.path),
             request.method,
             request.path,
             request.headers.get("User-Agent", ""),
+            _body_keys() if injector.rules_need_body else (),
         )
         if decided is None:
-            return
+            return None
         index, rule = decided
         number = index + 1  # rules are numbered from 1, as in parse errors
         log.info(
@@ -297,8 +332,18 @@ def install(app: Flask, services: Sequence[Service], injector: Injector) -> None
         )
         if rule.kind == "slow":
             time.sleep(rule.delay)
-            return
+            return None
         why = f"injected by localcloud fault rule {number}"
+        if rule.kind == IGNORE:
+            # A real API checks the token before it accepts anything.
+            auth.validate_token(current_store(), request.headers.get("X-Auth-Token"))
+            return Response(status=202)
+        if rule.kind == "500":
+            raise faults.Fault(
+                "Unexpected API Error: the server has either erred or is incapable of "
+                f"performing the requested operation ({why}).",
+                code=500,
+            )
         if rule.kind == "429":
             raise faults.Fault(
                 f"Rate limit exceeded ({why}); retry after {rule.retry_after} s.",
@@ -306,6 +351,10 @@ def install(app: Flask, services: Sequence[Service], injector: Injector) -> None
                 headers={"Retry-After": str(rule.retry_after)},
             )
         raise faults.ServiceUnavailable(f"The service is unavailable ({why}).")
+
+    def _body_keys() -> frozenset[str]:
+        data = request.get_json(force=True, silent=True) if request.method == "POST" else None
+        return frozenset(data) if isinstance(data, dict) else frozenset()
 
     app.extensions[_EXTENSION] = injector
     app.before_request(inject)

@@ -34,7 +34,9 @@ AGENT = "cloudhp/0.1.0 openstacksdk/4.22.0 keystoneauth1/5.18.1"
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ({"kind": "500", "rate": 0.1}, "kind must be one of 503, 429, slow"),
+        ({"kind": "418", "rate": 0.1}, "kind must be one of 503, 429, 500, slow, accept-and"),
+        ({"kind": "accept-and-ignore", "rate": 1}, "an accept-and-ignore rule needs an action"),
+        ({"kind": "500", "rate": 1, "action": ""}, "action must be the name of"),
         ({"kind": "503", "rate": 1.5}, "rate must be a number from 0 to 1"),
         ({"kind": "503", "rate": "often"}, "rate must be a number"),
         ({"kind": "503", "rate": 0.1, "paths": "/x"}, "unknown keys paths"),
@@ -70,6 +72,15 @@ def test_matching_by_service_method_path_and_agent() -> None:
     assert not rule.matches(NEUTRON, "POST", "/networking/v2.0/servers", AGENT)
     by_name = fi.parse_rule({"service": "neutron", "kind": "429", "rate": 1})
     assert by_name.matches(NEUTRON, "DELETE", "/networking/v2.0/ports/p", "")
+
+
+def test_an_action_rule_matches_only_bodies_naming_that_action() -> None:
+    rule = fi.parse_rule({"service": "compute", "action": "os-stop", "kind": "500", "rate": 1})
+    action = "/compute/v2.1/servers/s/action"
+    assert rule.matches(NOVA, "POST", action, AGENT, frozenset({"os-stop"}))
+    assert not rule.matches(NOVA, "POST", action, AGENT, frozenset({"os-start"}))
+    assert not rule.matches(NOVA, "POST", action, AGENT)
+    assert rule.to_dict() == {"kind": "500", "rate": 1.0, "service": "compute", "action": "os-stop"}
 
 
 def test_a_rule_without_service_spares_keystone_unless_it_is_named() -> None:
@@ -113,7 +124,9 @@ def test_report_counts_per_rule_and_totals_survive_new_rules() -> None:
     ]
     injector.configure((), None)
     assert injector.report()["rules"] == [] and isinstance(injector.report()["seed"], int)
-    assert injector.report()["injected"] == {"503": 0, "429": 3, "slow": 0}
+    assert injector.report()["injected"] == {
+        "503": 0, "429": 3, "500": 0, "slow": 0, "accept-and-ignore": 0
+    }  # fmt: skip
 
 
 def test_load_reads_yaml_and_names_the_file_it_refuses(tmp_path: Path) -> None:
@@ -220,6 +233,37 @@ def test_a_slow_answer_waits_then_serves(lc: Api) -> None:
     assert resp.status_code == 200 and resp.get_json()["flavors"]
     assert time.monotonic() - start >= 0.3
     assert _put(lc)["injected"]["slow"] == 1
+
+
+def _server(lc: Api) -> str:
+    """A server record only (no container): the actions below never reach Docker."""
+    doc = {"status": "ACTIVE", "vm_state": "active", "task_state": None, "power_state": 1}
+    record = lc.store().insert("server", doc, project_id=lc.project_id(), name="fenced")
+    return str(record["id"])
+
+
+def test_os_stop_can_be_failed_or_accepted_and_ignored_and_other_actions_go_through(
+    lc: Api,
+) -> None:
+    headers = lc.headers()
+    server_id = _server(lc)
+    url = f"/compute/v2.1/servers/{server_id}/action"
+    stop_rule = {"service": "compute", "action": "os-stop", "rate": 1}
+    _put(lc, stop_rule | {"kind": "500"})
+    failed = lc.client.post(url, json={"os-stop": None}, headers=headers)
+    assert failed.status_code == 500 and "rule 1" in failed.get_json()["computeFault"]["message"]
+    # os-start is not the rule's action: Nova's own answer (409, the server is active)
+    assert lc.client.post(url, json={"os-start": None}, headers=headers).status_code == 409
+
+    _put(lc, stop_rule | {"kind": "accept-and-ignore"})
+    accepted = lc.client.post(url, json={"os-stop": None}, headers=headers)
+    assert accepted.status_code == 202 and accepted.get_data() == b""
+    record = lc.store().get("server", server_id)
+    assert (record["vm_state"], record["task_state"]) == ("active", None)  # never stopping
+    assert lc.client.post(url, json={"os-stop": None}).status_code == 401
+    report = _put(lc)  # the refused one was picked by the rule too: two
+    assert report["injected"]["500"] == 1 and report["injected"]["accept-and-ignore"] == 2
+    lc.store().delete("server", server_id)
 
 
 # --- the tool's request policy against it, over HTTP ------------------------------------
