@@ -39,9 +39,10 @@ what the application does. Decisions, so that they are written down in one place
   `scale` becomes replicas; `cpus` becomes deploy.resources.limits.cpus.
 - Networks: all of a project's services share its `default` network. Aliases given
   under a service's networks are kept; other networks and ipv4/ipv6 addresses are
-  listed in the warning. Named volumes must be declared and be plain local volumes;
-  bind mounts of bastion paths (`./x`, `~/x`) are refused; an update of a service with
-  a named volume is stop-first (two tasks never write one volume).
+  listed in the warning. Named volumes must be declared: plain local volumes, or
+  Cinder volumes when given a size (`cloudhp.apps.volumes`); bind mounts of bastion
+  paths (`./x`, `~/x`) are refused; an update of a service with a named volume
+  is stop-first (two tasks never write one volume).
 - Ignored with the one warning (docker 20.10's Swarm does not apply them and they
   have no translation): container_name, privileged, devices, network_mode, cap_add,
   cap_drop, sysctls, ulimits, security_opt, ... (`translate.IGNORED`), non-default
@@ -71,7 +72,7 @@ from cloudhp.apps.source import (
     string,
 )  # fmt: skip
 from cloudhp.apps.translate import Draft, translate
-from cloudhp.apps.volumes import declared_volumes
+from cloudhp.apps.volumes import bind_block_volumes, declared_volumes, shared_block_volumes
 
 TOP_KEYS = ("version", "name", "services", "networks", "volumes", "configs", "secrets")
 
@@ -168,7 +169,7 @@ def load_compose(path: Path, project: str | None = None) -> Application:
     if not services:
         raise services_at.error("the file defines no services")
     networks = mapping(root.child(data, "networks"), data.get("networks"))
-    volumes = declared_volumes(root.child(data, "volumes"), data.get("volumes"))
+    volumes, blocks = declared_volumes(root.child(data, "volumes"), data.get("volumes"), name)
     base = path.resolve().parent
     drafts: dict[str, Draft] = {}
     for service_name, spec in services.items():
@@ -176,6 +177,9 @@ def load_compose(path: Path, project: str | None = None) -> Application:
         spec = mapping(where, spec, allow_none=False)
         drafts[service_name] = translate(name, service_name, where, spec, base)
     _resolve(drafts, set(networks), volumes)
+    shared_block_volumes({n: d.volumes for n, d in drafts.items()}, blocks)
+    for draft in drafts.values():
+        draft.service = bind_block_volumes(draft.service, draft.volumes, blocks, draft.at)
     _claims(drafts)
     order = start_order(list(drafts), {n: d.depends for n, d in drafts.items()})
 

@@ -40,7 +40,6 @@ class BlockVolume:
     size_gb: int
     volume_type: str | None = None
     filesystem: str = "ext4"
-    service: str | None = None  # the Swarm name of the service that mounts it
 
     @property
     def logical(self) -> str:
@@ -67,6 +66,7 @@ class Service:
     published_ports: tuple[PublishedPort, ...] = ()
     depends_on: tuple[str, ...] = ()
     passthrough: tuple[tuple[str, Any], ...] = ()  # Swarm-accepted keys, copied as they are
+    block_volumes: tuple[BlockVolume, ...] = ()  # bind-mounted from where they are mounted
 
     @property
     def public_name(self) -> str:
@@ -96,7 +96,11 @@ class Application:
     services: tuple[Service, ...]
     warnings: tuple[str, ...] = ()
     source: Path | None = None
-    volumes: tuple[BlockVolume, ...] = ()  # the Cinder-backed ones
+
+    @property
+    def block_volumes(self) -> tuple[BlockVolume, ...]:
+        """The Cinder-backed volumes, which deploy makes ready before the stack."""
+        return tuple(v for s in self.services for v in s.block_volumes)
 
 
 def with_context_root(
