@@ -21,7 +21,9 @@ member implies reader), so a member's token passes as a reader too. Finer rules
 
 A missing, unknown or expired X-Auth-Token is a 401 in Keystone's shape for every
 service, with `WWW-Authenticate: Keystone uri=...`: that is what keystonemiddleware,
-which guards the real services, sends (not the service's own fault style).
+which guards the real services, sends (not the service's own fault style). So is a
+request that the access rules of the token's application credential do not allow
+(access_rules.py), checked before any role.
 
 Secrets: passwords and application credential secrets are kept as scrypt hashes;
 tokens are random 256-bit strings kept as SHA-256 digests (a slow hash buys nothing
@@ -33,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,11 +44,13 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
-from cloudhp_localcloud import faults
+from cloudhp_localcloud import access_rules, faults
+from cloudhp_localcloud.catalog import registered_services
 from cloudhp_localcloud.config import current_config
 from cloudhp_localcloud.store import Store, current_store
 
 TOKEN = "token"
+APP_CRED = "application_credential"  # identity/appcreds.py keeps them
 WRITER_ROLES = frozenset({"admin", "member"})
 READER_ROLES = WRITER_ROLES | {"reader"}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -53,6 +58,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _ISO_MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def hash_secret(secret: str) -> str:
@@ -233,6 +239,26 @@ def require_project_token() -> None:
         )
 
 
+def _check_access_rules(store: Store, caller: Caller) -> None:
+    """401, as keystonemiddleware answers, for a request its credential's access rules
+    do not name (see access_rules.py). The rules are read from the credential, which
+    outlives none of its tokens: deleting it revokes them."""
+    credential = caller.application_credential
+    if not credential:
+        return
+    record = store.get(APP_CRED, credential["id"])
+    rules = (record or {}).get("access_rules") or []
+    service = next(
+        (s.types[0] for s in registered_services() if s.blueprint.name == request.blueprint), ""
+    )
+    if not access_rules.allows(rules, service, request.method, request.path):
+        log.info(
+            "application credential %s: no access rule allows %s %s on %s",
+            credential["id"], request.method, request.path, service,
+        )  # fmt: skip
+        raise faults.Unauthorized("The request you have made requires authentication.")
+
+
 def _authenticate() -> Caller | None:
     """The caller, also in `flask.g`; None for a public view."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -240,6 +266,7 @@ def _authenticate() -> Caller | None:
         return None
     try:
         caller = validate_token(current_store(), request.headers.get("X-Auth-Token"))
+        _check_access_rules(current_store(), caller)
     except faults.Unauthorized as exc:
         exc.headers["WWW-Authenticate"] = f'Keystone uri="{current_config().auth_url}"'
         exc.style = faults.KEYSTONE

@@ -2,19 +2,23 @@
 
 A credential belongs to its user and the project of the token that made it; its
 roles are a subset of that token's. It authenticates only while the user still
-holds those roles, and deleting it revokes the tokens it issued, as in Keystone.
+holds those roles, and deleting it revokes the tokens it issued, as in Keystone. Its
+access rules (optional) limit its tokens to the requests they name (auth.py enforces
+them, access_rules.py says how); unlike Keystone, rules live in their credential only
+(no /v3/users/{id}/access_rules API).
 Store type "application_credential" (project_id column + user_id).
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, g, jsonify
 
-from cloudhp_localcloud import auth, faults
+from cloudhp_localcloud import access_rules, auth, faults
 from cloudhp_localcloud.identity.common import (
     AUTH_FAILED,
     bp,
@@ -27,7 +31,7 @@ from cloudhp_localcloud.identity.common import (
 )
 from cloudhp_localcloud.store import Record, Store, current_store
 
-APP_CRED = "application_credential"
+APP_CRED = auth.APP_CRED
 
 
 def authenticate_app_cred(store: Store, spec: Any) -> tuple[Record, Record]:
@@ -121,13 +125,36 @@ def create_app_cred(user_id: str) -> tuple[Response, int]:
                 "expires_at": expires_at,
                 "unrestricted": bool(spec.get("unrestricted", False)),
                 "roles": roles,
-                "access_rules": spec.get("access_rules") or [],
+                "access_rules": _requested_rules(spec.get("access_rules")),
                 "secret_hash": auth.hash_secret(secret),
             },
             name=name,
             project_id=caller.project_id,
         )
     return jsonify({APP_CRED: _app_cred_view(record, secret)}), 201
+
+
+def _requested_rules(wanted: Any) -> list[dict[str, str]]:
+    """The credential's access rules, each with an id (the one given, else a new one);
+    enforced on its tokens by auth.py."""
+    if wanted is None:
+        return []
+    if not isinstance(wanted, list):
+        raise faults.BadRequest(f"Invalid input for field 'access_rules': {wanted!r} is not a list")
+    rules = []
+    for index, rule in enumerate(wanted):
+        problem = access_rules.rule_problem(index, rule)
+        if problem:
+            raise faults.BadRequest(problem)
+        rules.append(
+            {
+                "id": str(rule.get("id") or uuid.uuid4().hex),
+                "service": rule["service"],
+                "method": rule["method"],
+                "path": rule["path"],
+            }
+        )
+    return rules
 
 
 def _requested_roles(wanted: Any, caller: auth.Caller) -> list[dict[str, str]]:
