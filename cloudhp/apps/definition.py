@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudhp.apps import fields
-from cloudhp.apps.model import Service, with_context_root
+from cloudhp.apps.model import BlockVolume, Service, with_context_root
 from cloudhp.apps.source import (
     At,
     check_keys,
@@ -25,13 +25,14 @@ from cloudhp.apps.source import (
     scalar_text,
     sequence,
 )
+from cloudhp.apps.volumes import bind_block_volumes, definition_volumes
 from cloudhp.errors import UsageError
 
 FIELDS = (
     "name", "container-tag", "memory-reservation", "memory-limit", "container-port",
-    "environment", "replicas", "health-path", "hosts",
+    "environment", "replicas", "health-path", "hosts", "volumes",
 )  # fmt: skip
-FLAGS = frozenset(f.replace("-", "_") for f in FIELDS if f != "name") | {"env"}
+FLAGS = frozenset(f.replace("-", "_") for f in FIELDS if f not in ("name", "volumes")) | {"env"}
 
 _HINTS = {
     "container-tag": "the image to run, e.g. registry.example.com/team/api:1.4",
@@ -149,7 +150,12 @@ def load_definition(
         parse = _file_environment if from_file else _flag_environment
         environment = parse(where_env, items)
     environment = fields.merge_environment(environment, env_flags)
-    return Service(
+    mounts: list[dict[str, Any]] = []
+    blocks: dict[str, BlockVolume] = {}
+    uses: list[tuple[str, At]] = []
+    if "volumes" in given:
+        mounts, blocks, uses = definition_volumes(given["volumes"][1], given["volumes"][0], project)
+    service = Service(
         project=project,
         name=name,
         image=tag,
@@ -160,4 +166,6 @@ def load_definition(
         memory_reservation_mb=reservation,
         memory_limit_mb=limit,
         health_path=health,
+        passthrough=(("volumes", mounts),) if mounts else (),
     )
+    return bind_block_volumes(service, uses, blocks, root)

@@ -231,3 +231,42 @@ def bind_block_volumes(
         passthrough=tuple(sorted(extra.items())),
         block_volumes=tuple(blocks[n] for n in sorted(used)),
     )
+
+
+DEFINITION_KEYS = ("name", "size", "target", "volume_type", "filesystem")
+
+
+def definition_volumes(
+    at: At, value: Any, project: str
+) -> tuple[list[dict[str, Any]], dict[str, BlockVolume], list[tuple[str, At]]]:
+    """A definition's `volumes:` list, each a Cinder volume mounted at `target`:
+    the mounts, the volumes by name, and where each is used (for `bind_block_volumes`)."""
+    items = sequence(at, value)
+    mounts: list[dict[str, Any]] = []
+    blocks: dict[str, BlockVolume] = {}
+    uses: list[tuple[str, At]] = []
+    for index, item in enumerate(items):
+        where = at.item(items, index)
+        entry = mapping(where, item, allow_none=False)
+        check_keys(where, entry, DEFINITION_KEYS, what="volume key")
+        for key in ("name", "size", "target"):
+            if key not in entry:
+                raise where.error(
+                    f"a volume needs {key}",
+                    hint='e.g. {"name": "data", "size": 1, "target": "/var/lib/app"}',
+                )
+        name = string(where.child(entry, "name"), entry["name"])
+        if name in blocks:
+            raise where.child(entry, "name").error(f"volume {name!r} is given twice")
+        target = string(where.child(entry, "target"), entry["target"])
+        if not target.startswith("/"):
+            raise where.child(entry, "target").error(
+                f"{target!r} is not an absolute path in the container", hint="e.g. /var/lib/app"
+            )
+        options = {k: v for k, v in entry.items() if k not in ("name", "target")}
+        block = _block_volume(project, name, where, {"x-cloudhp": options})
+        assert block is not None  # it has a size
+        blocks[name] = block
+        mounts.append({"type": "volume", "source": name, "target": target})
+        uses.append((name, where))
+    return mounts, blocks, uses

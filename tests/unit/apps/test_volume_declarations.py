@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cloudhp.apps.compose import load_compose
+from cloudhp.apps.definition import load_definition
 from cloudhp.apps.model import Application, BlockVolume
 from cloudhp.commands.stack import render_stack
 from cloudhp.errors import UsageError
@@ -121,3 +122,45 @@ def test_two_services_cannot_share_a_block_volume(write) -> None:
     path, exc = refused(write, text + "volumes:\n  counter: {driver_opts: {size: 1}}\n")
     assert exc.message.startswith(f"{path}:7: services.api.volumes[0]: Cinder volume 'counter' "
                                   "is already mounted by service 'web'")  # fmt: skip
+
+
+# --- service definitions ---------------------------------------------------------------
+
+
+def definition(write, body: str, **flags: object):
+    path = write('{"container-tag": "x:1", "container-port": 8080' + body + "}", "api.json")
+    return path, load_definition("api", "app", path, flags)
+
+
+def test_a_definition_mounts_its_cinder_volumes_the_same_way(write) -> None:
+    body = ', "volumes": [{"name": "data", "size": 3, "target": "/var/lib/api"}]'
+    _, api = definition(write, body)
+    assert api.block_volumes == (BlockVolume("app", "data", 3),)
+    extra = dict(api.passthrough)
+    assert extra["volumes"] == [
+        {"type": "bind", "source": "/var/lib/cloudhp/volumes/app_data/data",
+         "target": "/var/lib/api"}
+    ]  # fmt: skip
+    assert extra["deploy"]["placement"] == {
+        "constraints": ["node.labels.cloudhp.volume.app_data==true"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "start", "flags"),
+    [
+        (', "volumes": [{"name": "data", "target": "/d"}]', "volumes[0]: a volume needs size", {}),
+        (', "volumes": [{"name": "data", "size": 1, "target": "d"}]',
+         "volumes[0].target: 'd' is not an absolute path", {}),
+        (', "volumes": [{"name": "data", "size": 1, "target": "/d", "fs": "xfs"}]',
+         "volumes[0].fs: unknown volume key 'fs'", {}),
+        (', "replicas": 2, "volumes": [{"name": "data", "size": 1, "target": "/d"}]',
+         "volumes[0]: service api mounts Cinder volume 'data' with 2 replicas", {}),
+        (', "volumes": [{"name": "data", "size": 1, "target": "/d"}]',
+         "volumes[0]: service api mounts Cinder volume 'data' with 3 replicas", {"replicas": "3"}),
+    ],
+)  # fmt: skip
+def test_bad_definition_volumes_are_refused(write, body, start, flags) -> None:
+    with pytest.raises(UsageError) as caught:
+        definition(write, body, **flags)
+    assert f"api.json:1: {start}" in caught.value.message, caught.value.message
