@@ -52,18 +52,23 @@ def _register() -> None:
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
     from cloudhp.cli.registry import registry
+    from cloudhp.cli.repair import repair
     from cloudhp.cli.schedule import schedule
     from cloudhp.cli.sweep import sweep
+    from cloudhp.cli.volumes import volume, volumes
 
     main.add_command(images)
     main.add_command(demo)
     main.add_command(localcloud)
     main.add_command(registry)
     main.add_command(schedule)
+    main.add_command(repair)
     for command in (init, status, ssh, teardown, clusters, use, sweep):
         main.add_command(command)
     for command in (deploy, service, services, logs, scale, rollback, rm):
         main.add_command(command)
+    main.add_command(volumes)
+    main.add_command(volume)
 
 
 _register()

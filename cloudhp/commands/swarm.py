@@ -48,3 +48,12 @@ def rotate_token_command(role: str) -> list[str]:
     if role not in ("worker", "manager"):
         raise ValueError(f"no join token for role {role!r}")
     return ["docker", "swarm", "join-token", "--rotate", "-q", role]
+
+
+def demote_command(node_id: str) -> list[str]:
+    return ["docker", "node", "demote", node_id]
+
+
+def remove_node_command(node_id: str) -> list[str]:
+    """--force: the node is dead, so it cannot leave the Swarm itself first."""
+    return ["docker", "node", "rm", "--force", node_id]

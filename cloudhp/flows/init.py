@@ -7,7 +7,7 @@ one, and `--workers 5` on a 3-worker cluster adds two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import docker
 
@@ -20,8 +20,9 @@ from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.state import set_current
-from cloudhp.steps import golden, ingress, preflight, secgroups, swarm
+from cloudhp.steps import golden, ingress, preflight, replace, secgroups, swarm
 from cloudhp.steps.appcred import ensure_app_credential
+from cloudhp.steps.health import DEFAULT_DOWN_AFTER
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
 
@@ -34,6 +35,7 @@ class InitReport:
     networks: list[str] = field(default_factory=list)
     golden_image: str = ""
     phases: list[dict[str, object]] = field(default_factory=list)
+    repaired: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -48,6 +50,7 @@ class InitReport:
             "networks": self.networks,
             "nodes": [n.to_dict() for n in self.nodes],
             "phases": self.phases,
+            "repaired": self.repaired,
         }
 
 
@@ -73,7 +76,9 @@ def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
     )
 
 
-def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
+def run_init(
+    ctx: ClusterContext, engine: docker.DockerClient, down_after: float = DEFAULT_DOWN_AFTER
+) -> InitReport:
     r = ctx.reporter
     spec = ctx.spec
     report = InitReport(spec.name)
@@ -83,6 +88,7 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
         auth=ctx.auth,
         ssh_user=spec.ssh_user,
         expires_at=format_time(ctx.expires_at) if ctx.expires_at else None,
+        spec=asdict(spec),  # what `cloudhp repair` rebuilds lost nodes to
     )
     set_current(spec.name)
     with r.phase("images") as ph:
@@ -104,10 +110,12 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
         ph.changed = built.built
         report.golden_image = built.name
     groups = {k: resource_name(spec.name, f"sg-{k}") for k in ("swarm", "ssh", "ingress")}
-    nodes, runners = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
+    with r.phase("repair") as ph:
+        healed = replace.heal(ctx, down_after)
+        report.repaired = [fix.to_dict() for fix in healed.health.repairs]
+        ph.changed = bool(report.repaired)
+    nodes, runners, lead = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
-    first = next(n for n in nodes if n.role == "manager")
-    lead = runners[first.name]
     with r.phase("networks") as ph:
         made = [swarm.ensure_overlay(lead, o.name, o.encrypted) for o in spec.overlay_networks]
         ph.changed = any(made)
@@ -138,7 +146,7 @@ def run_init(ctx: ClusterContext, engine: docker.DockerClient) -> InitReport:
 
 def _nodes_and_swarm(
     ctx: ClusterContext, image_id: str, key_name: str, groups: dict[str, str]
-) -> tuple[list[Node], dict[str, SSHRunner]]:
+) -> tuple[list[Node], dict[str, SSHRunner], SSHRunner]:
     r = ctx.reporter
     with r.phase("servers") as ph:
         nodes, ph.changed = ensure_servers(ctx, image_id, key_name, groups)
@@ -149,14 +157,17 @@ def _nodes_and_swarm(
         in_parallel(lambda n: wait_for_ssh(runners[n.name]), nodes)
     managers = [n for n in nodes if n.role == "manager"]
     workers = [n for n in nodes if n.role == "worker"]
-    first = managers[0]
+    # The lead is a manager already in the Swarm (a replaced manager-1 joins it): only
+    # a cluster without one initialises a Swarm, on its first manager.
+    first = managers[swarm.lead_index([runners[m.name] for m in managers])]
     lead = runners[first.name]
     lead_ip = first.private_ip or ""
     with r.phase("swarm") as ph:
         changed = swarm.ensure_swarm(lead, lead_ip)
         tokens = swarm.join_tokens(lead)
         members = swarm.swarm_members(lead)
-        for group, token in ((managers[1:], tokens.manager), (workers, tokens.worker)):
+        others = [m for m in managers if m is not first]
+        for group, token in ((others, tokens.manager), (workers, tokens.worker)):
 
             def join(node: Node, token: str = token) -> bool:
                 return swarm.ensure_joined(
@@ -167,13 +178,16 @@ def _nodes_and_swarm(
             if joined:  # a token that has been used (and sent over SSH) is retired
                 swarm.rotate_join_token(lead, "manager" if group is not workers else "worker")
             changed = joined or changed
+        carried = replace.carried_labels(ctx.files)  # from nodes this run replaced
         labels = {
-            n.name: {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
+            n.name: carried.get(n.name, {})
+            | {"cloudhp.role": n.role, "cloudhp.ingress": str(n.ingress).lower()}
             for n in nodes
         }
         changed = swarm.ensure_labels(lead, labels) or changed
+        replace.forget_carried(ctx.files)
         ph.changed = changed
-    return nodes, runners
+    return nodes, runners, lead
 
 
 def save_cluster_record(ctx: ClusterContext, report: InitReport) -> None:

@@ -10,6 +10,7 @@ the user's own SSH setup.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cloudhp.commands.swarm import (
@@ -74,6 +75,17 @@ def ensure_swarm(runner: Runner, advertise_addr: str) -> bool:
         runner.run(["docker", "swarm", "leave", "--force"], check=False)
     runner.run(init_command(advertise_addr))
     return True
+
+
+def lead_index(managers: Sequence[Runner]) -> int:
+    """The first manager that is a manager of an active Swarm, else 0 (the first, which
+    then initialises one): after manager-1 was replaced, its new server must join the
+    Swarm the others hold, never start a second one."""
+    for i, runner in enumerate(managers):
+        state = swarm_state(runner)
+        if state.active and state.is_manager:
+            return i
+    return 0
 
 
 def swarm_members(lead: Runner) -> frozenset[str]:
