@@ -7,7 +7,9 @@ stopped"). createImage makes the Glance image record here (queued) so its id can
 returned at once; the commit and volume copy happen in the background (snapshots.py).
 
 Volume attachments call the volume service (volume/backend.py): `attach_volume` returns the
-device path, which the server record keeps for listing and for detach on delete. A
+device path, which the server record keeps for listing and for detach on delete, under
+the same attachment id as the volume's view. A detach works on an ACTIVE or SHUTOFF
+server with no task in progress (Nova's rule); a paused container refuses both (409). A
 requested `device` must match Nova's pattern; the server gets it only if it is a free
 /dev/vd[b-z] (the backend runs commands with it as root in the server), else the next.
 """
@@ -225,13 +227,14 @@ def attach(server_id: str) -> Response:
         raise _conflict(record, "attach_volume")
     if any(a["volume_id"] == volume_id for a in record.get("volume_attachments") or []):
         raise faults.BadRequest(f"Invalid volume: volume {volume_id} already attached")
-    device = attach_volume(store, volume_id, server_id, device)
+    attachment_id = new_id()
+    device = attach_volume(store, volume_id, server_id, device, attachment_id)
     attachment = {
         "volume_id": volume_id,
         "device": device,
         "tag": body.get("tag") if mv("2.49") else None,
         "delete_on_termination": bool(body.get("delete_on_termination")) if mv("2.79") else False,
-        "attachment_id": new_id(),
+        "attachment_id": attachment_id,
         "bdm_uuid": new_id(),
     }
     with store.transaction():
@@ -253,6 +256,8 @@ def detach(server_id: str, volume_id: str) -> tuple[str, int]:
     attachments = record.get("volume_attachments") or []
     if not any(a["volume_id"] == volume_id for a in attachments):
         raise faults.NotFound(f"Volume {volume_id} is not attached to the instance {server_id}.")
+    # Nova's states for a detach; "stopped" included: a fenced server gives up its disks.
+    _require(record, "detach_volume", ("active", "stopped", "paused"))
     detach_volume(store, volume_id, server_id)
     with store.transaction():
         current = store.get("server", server_id) or record

@@ -37,8 +37,16 @@ from docker.models.containers import Container
 
 from cloudhp.images.nodecontainers import NodeSpec, create_node, wait_for_boot
 from cloudhp_localcloud import dockerlabels
-from cloudhp_localcloud.compute import nodes
+from cloudhp_localcloud.compute import nodes, power
 from cloudhp_localcloud.compute.nodes import get_container
+from cloudhp_localcloud.compute.serverstate import (
+    ACTIVE,
+    SHUTOFF,
+    error_state,
+    forget_lock,
+    server_lock,
+    set_server,
+)
 from cloudhp_localcloud.config import LocalCloudConfig
 from cloudhp_localcloud.network.servers import enforce_security_groups, refresh_security_groups
 from cloudhp_localcloud.store import Record, Store, utcnow
@@ -51,13 +59,6 @@ STOP_TIMEOUT = 10  # seconds before the engine kills a stopping node
 WORKERS = 4
 
 _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="localcloud-compute")
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def server_lock(server_id: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(server_id, threading.Lock())
 
 
 def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -71,33 +72,6 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
             raise
 
     return _pool.submit(run)
-
-
-def fault(code: int, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message, "created": utcnow()}
-
-
-def set_server(store: Store, server_id: str, **changes: Any) -> Record | None:
-    """Update a server record unless it was deleted meanwhile (then None)."""
-    changes.setdefault("updated", utcnow())
-    try:
-        return store.update("server", server_id, changes)
-    except KeyError:
-        return None
-
-
-ACTIVE = {"status": "ACTIVE", "vm_state": "active", "task_state": None, "power_state": 1}
-SHUTOFF = {"status": "SHUTOFF", "vm_state": "stopped", "task_state": None, "power_state": 4}
-
-
-def error_state(code: int, message: str) -> dict[str, Any]:
-    return {
-        "status": "ERROR",
-        "vm_state": "error",
-        "task_state": None,
-        "power_state": 0,
-        "fault": fault(code, message),
-    }
 
 
 def _deleting(store: Store, server_id: str) -> bool:
@@ -119,6 +93,7 @@ def set_build_latency(seconds: float) -> None:
 def submit_boot(store: Store, server_id: str) -> None:
     """Boot the new server, after the modelled BUILD time: a timer, not a pool worker,
     waits, so twenty servers wait side by side and no CPU is spent."""
+    power.ensure_watching(store)
     if _build_latency <= 0:
         submit(boot, store, server_id)
         return
@@ -215,10 +190,22 @@ def _short(exc: BaseException) -> str:
 
 
 def stop(store: Store, server_id: str) -> None:
+    """os-stop: a clean shutdown, or a kill for a frozen or half-dead container.
+
+    If the engine cannot stop it, the task state is cleared and the server stays as it
+    was (Nova reverts the task state of a failed stop); the caller's wait for SHUTOFF
+    is what tells it the fence did not happen.
+    """
     with server_lock(server_id):
         container = get_container(server_id)
-        if container is not None:
-            container.stop(timeout=STOP_TIMEOUT)
+        try:
+            if container is not None:
+                nodes.power_off(container, graceful=True, timeout=STOP_TIMEOUT)
+        except docker.errors.APIError as exc:
+            log.warning("server %s could not be stopped: %s", server_id, exc)
+            if not _deleting(store, server_id):
+                set_server(store, server_id, task_state=None)
+            return
         if not _deleting(store, server_id):
             set_server(store, server_id, **SHUTOFF)
 
@@ -305,8 +292,7 @@ def delete(store: Store, server_id: str, on_removed: Callable[[Record], None]) -
         if record is not None:
             on_removed(record)
         store.delete("server", server_id)
-    with _locks_guard:
-        _locks.pop(server_id, None)
+    forget_lock(server_id)
 
 
 # --- restart and reset -----------------------------------------------------------------
@@ -343,6 +329,8 @@ def reconcile(store: Store) -> None:
                     ),
                 )
             continue
+        if container.status == "paused":
+            continue  # frozen, not stopped: the power-state watcher records it
         if container.status == "running":
             running.append(server_id)
             if record.get("status") == "BUILD" or record.get("task_state"):

@@ -91,6 +91,29 @@ def get_container(server_id: str) -> Container | None:
         return None
 
 
+def power_off(container: Container, *, graceful: bool, timeout: int = 10) -> None:
+    """Stop a node container whatever its state: a clean shutdown (SIGTERM, SIGKILL
+    after `timeout`) when `graceful`, else SIGKILL at once.
+
+    A paused (frozen) container is always killed: it cannot run a shutdown, and the
+    engine delivers SIGKILL while thawing it, so no process of it runs again (a
+    stop would thaw it for `timeout` seconds first). One that is already dead is left.
+    """
+    container.reload()
+    if container.status not in ("running", "paused", "restarting"):
+        return
+    try:
+        if graceful and container.status == "running":
+            container.stop(timeout=timeout)
+        else:
+            container.kill()
+    except docker.errors.APIError:
+        container.reload()
+        if container.status in ("running", "paused", "restarting"):
+            raise  # it did not die: the caller reports the failure
+        log.debug("container %s died while being stopped", container.name)
+
+
 def remove_container(dclient: docker.DockerClient, server_id: str) -> None:
     remove_node(dclient, container_name(server_id))
 

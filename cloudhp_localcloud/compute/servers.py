@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from cloudhp_localcloud import faults
-from cloudhp_localcloud.compute import lifecycle, nodes
+from cloudhp_localcloud.compute import lifecycle, nodes, power
 from cloudhp_localcloud.compute.common import (
     V,
     base_url,
@@ -46,9 +46,18 @@ def on_startup(store: Store, config: LocalCloudConfig) -> None:
     lifecycle.set_build_latency(config.build_latency)
     if not store.list("server") and not store.list("image", status="saving"):
         return
-    lifecycle.submit(lifecycle.reconcile, store)
+    lifecycle.submit(_reconcile_then_watch, store)
     for record in store.list("server", task_state="deleting"):
         lifecycle.submit(lifecycle.delete, store, record["id"], _cleanup(store))
+
+
+def _reconcile_then_watch(store: Store) -> None:
+    """The watcher starts once reconcile is done: reconcile makes a record whose
+    container runs ACTIVE, where the watcher would kill a running "stopped" one."""
+    try:
+        lifecycle.reconcile(store)
+    finally:
+        power.ensure_watching(store)
 
 
 # --- views ---------------------------------------------------------------------------

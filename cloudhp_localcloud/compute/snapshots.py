@@ -16,7 +16,7 @@ import logging
 
 from cloudhp_localcloud import dockerlabels
 from cloudhp_localcloud.compute import nodes
-from cloudhp_localcloud.compute.lifecycle import server_lock, set_server
+from cloudhp_localcloud.compute.serverstate import server_lock, set_server
 from cloudhp_localcloud.store import Store, utcnow
 
 log = logging.getLogger(__name__)

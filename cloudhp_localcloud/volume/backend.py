@@ -30,6 +30,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from cloudhp_localcloud.store import Record, Store, new_id, utcnow
 log = logging.getLogger(__name__)
 
 VOLUME = "volume"
+HOLDER_WAIT = 5.0  # seconds a detached disk may take to be closed by a dying server
 GIB = 1024**3
 LOOP_MAJOR = 7
 _LOOP_CTL_GET_FREE = 0x4C82
@@ -146,19 +148,52 @@ def loop_minor(loop: str) -> int:
     return os.minor(os.stat(loop).st_rdev)
 
 
-def loops_under(directory: Path) -> list[str]:
-    """Every loop device whose backing file is under `directory`."""
+def _bound_loops() -> list[tuple[str, str]]:
+    """(loop device, backing file) for every bound loop device on the host."""
     try:
         out = _run("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE")
     except (FileNotFoundError, subprocess.CalledProcessError):
         return []
-    prefix = str(directory.resolve()) + "/"
     found = []
     for line in out.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and parts[1].removesuffix(" (deleted)").startswith(prefix):
-            found.append(parts[0])
+        if len(parts) == 2:
+            found.append((parts[0], parts[1].removesuffix(" (deleted)")))
     return found
+
+
+def loops_under(directory: Path) -> list[str]:
+    """Every loop device whose backing file is under `directory`."""
+    prefix = str(directory.resolve()) + "/"
+    return [loop for loop, back in _bound_loops() if back.startswith(prefix)]
+
+
+def loops_of(path: Path) -> list[str]:
+    """The loop devices still mapping `path`."""
+    target = str(path.resolve())
+    return [loop for loop, back in _bound_loops() if back == target]
+
+
+def _wait_unbound(volume_id: str, path: Path) -> None:
+    """Refuse to map a file that a loop device still maps.
+
+    `losetup -d` of a loop device that is still open (the filesystem is mounted in a
+    server it was detached from while running) only marks it to go at the last close;
+    a second loop device on the same file would give two servers one disk. A killed
+    server's mounts go with its processes, a moment after Docker reports it dead.
+
+    Raises:
+        faults.Conflict: the file is still mapped after HOLDER_WAIT seconds.
+    """
+    deadline = time.monotonic() + HOLDER_WAIT
+    while holders := loops_of(path):
+        if time.monotonic() > deadline:
+            raise faults.Conflict(
+                f"Volume {volume_id} is still open on the host through {', '.join(holders)}: "
+                "a server it was detached from while running still uses it (a mounted "
+                "filesystem). Unmount it there or stop that server, then attach again."
+            )
+        time.sleep(0.2)
 
 
 # --- device nodes inside server containers -------------------------------------------
@@ -198,9 +233,24 @@ def _exec(container: Any, argv: list[str]) -> None:
         )
 
 
+def _paused(server_id: str, what: str) -> faults.Conflict:
+    return faults.Conflict(
+        f"Cannot {what} a volume of server {server_id}: its container is paused (frozen), "
+        "so the disk cannot be plugged or unplugged, as a VM that never answers the "
+        "hot-plug. Stop the server (os-stop) first."
+    )
+
+
 def make_node(server_id: str, device: str, minor: int) -> bool:
-    """Create `device` in the running server container; False if it is not running."""
+    """Create `device` in the running server container; False if it is not running
+    (compute makes it when the server starts).
+
+    Raises:
+        faults.Conflict: the container is paused.
+    """
     container = _container(server_id)
+    if container is not None and container.status == "paused":
+        raise _paused(server_id, "attach")
     if container is None or container.status != "running":
         return False
     _exec(container, ["sh", "-c", _MAKE_NODE, "sh", device, str(LOOP_MAJOR), str(minor)])
@@ -208,10 +258,29 @@ def make_node(server_id: str, device: str, minor: int) -> bool:
 
 
 def remove_node(server_id: str, device: str) -> None:
+    """Remove `device` from the server container.
+
+    A container that is not running needs nothing: its /dev is made anew when it
+    starts. A node left behind would reach whatever volume gets that loop device next,
+    so a paused container, which cannot run the command, is refused, and a failed
+    removal is an error.
+
+    Raises:
+        faults.Conflict: the container is paused.
+        faults.Fault: the node could not be removed.
+    """
     container = _container(server_id)
-    if container is not None and container.status == "running":
-        with contextlib.suppress(faults.Fault, docker.errors.APIError):
+    if container is None:
+        return
+    if container.status == "paused":
+        raise _paused(server_id, "detach")
+    if container.status == "running":
+        try:
             _exec(container, ["rm", "-f", "--", device])
+        except docker.errors.APIError as exc:
+            container.reload()
+            if container.status in ("running", "paused"):
+                raise faults.Fault(f"Could not remove the disk {device}: {exc}") from exc
 
 
 # --- attach / detach (the compute contract) ------------------------------------------
@@ -247,14 +316,23 @@ def _pick_device(used: set[str], wanted: str | None) -> str:
     raise faults.BadRequest("No free device name left on this server.")
 
 
-def attach_volume(store: Store, volume_id: str, server_id: str, device: str | None) -> str:
+def attach_volume(
+    store: Store,
+    volume_id: str,
+    server_id: str,
+    device: str | None,
+    attachment_id: str | None = None,
+) -> str:
     """Attach a volume to a server; returns the device path inside it ("/dev/vdb").
 
     Statuses go available -> attaching -> in-use; on failure back to available.
+    `attachment_id` is the one compute shows for the attachment, so that both views
+    name it alike (a new one when None).
 
     Raises:
         faults.NotFound: no such volume.
-        faults.Conflict: already attached to this server.
+        faults.Conflict: already attached to this server, the server is paused, or
+            the file is still open through an earlier attachment.
         faults.BadRequest: the volume is not available (in use elsewhere, creating...).
         faults.ServiceUnavailable: no loop devices on this host.
     """
@@ -271,6 +349,7 @@ def attach_volume(store: Store, volume_id: str, server_id: str, device: str | No
         store.update(VOLUME, volume_id, {"status": "attaching", "updated_at": utcnow()})
     loop = None
     try:
+        _wait_unbound(volume_id, Path(volume["lc_path"]))
         loop = loop_attach(Path(volume["lc_path"]))
         make_node(server_id, device, loop_minor(loop))
     except BaseException:
@@ -281,7 +360,7 @@ def attach_volume(store: Store, volume_id: str, server_id: str, device: str | No
     now = utcnow()
     attachment = {
         "id": volume_id,
-        "attachment_id": new_id(),
+        "attachment_id": attachment_id or new_id(),
         "volume_id": volume_id,
         "server_id": server_id,
         "host_name": "localcloud",
@@ -298,10 +377,12 @@ def attach_volume(store: Store, volume_id: str, server_id: str, device: str | No
 
 
 def detach_volume(store: Store, volume_id: str, server_id: str) -> None:
-    """Detach: in-use -> detaching -> available; the data stays in the file.
+    """Detach: in-use -> detaching -> available; the data stays in the file. A server
+    that is stopped, killed or gone is fine (Nova detaches from a SHUTOFF server).
 
     Raises:
         faults.NotFound: no such volume, or it is not attached to this server.
+        faults.Conflict: the server's container is paused; the volume stays in-use.
     """
     with store.transaction():
         volume = _get(store, volume_id)
@@ -309,7 +390,11 @@ def detach_volume(store: Store, volume_id: str, server_id: str) -> None:
         if not found:
             raise faults.NotFound(f"Volume {volume_id} is not attached to server {server_id}.")
         store.update(VOLUME, volume_id, {"status": "detaching", "updated_at": utcnow()})
-    release(volume, found[0])
+    try:
+        release(volume, found[0])
+    except BaseException:
+        store.update(VOLUME, volume_id, {"status": "in-use", "updated_at": utcnow()})
+        raise
     store.update(
         VOLUME,
         volume_id,
@@ -319,7 +404,11 @@ def detach_volume(store: Store, volume_id: str, server_id: str) -> None:
 
 
 def release(volume: Record, attachment: dict[str, Any] | None) -> None:
-    """Undo an attachment on the host and in the container (best effort, idempotent)."""
+    """Undo an attachment in the container, then on the host (idempotent).
+
+    Raises:
+        faults.Conflict: the server's container is paused (see remove_node).
+    """
     if attachment is not None:
         remove_node(attachment["server_id"], attachment["device"])
     loop = volume.get("lc_loop")

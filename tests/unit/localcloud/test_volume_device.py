@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cloudhp_localcloud import faults
 from cloudhp_localcloud.compute import actions
 from cloudhp_localcloud.volume import backend as vb
 
@@ -56,7 +57,7 @@ def test_attach_refuses_a_device_outside_novas_pattern(
     api: Api, monkeypatch: pytest.MonkeyPatch, device: object
 ) -> None:
     asked: list[object] = []
-    monkeypatch.setattr(actions, "attach_volume", lambda s, v, srv, dev: asked.append(dev) or dev)
+    monkeypatch.setattr(actions, "attach_volume", lambda *a: asked.append(a[3]) or a[3])
     resp = api.client.post(
         f"/compute/v2.1/servers/{_server(api)}/os-volume_attachments",
         json={"volumeAttachment": {"volumeId": "v", "device": device}},
@@ -72,7 +73,7 @@ def test_attach_passes_a_valid_device_on_as_a_hint(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked: list[object] = []
-    monkeypatch.setattr(actions, "attach_volume", lambda s, v, srv, dev: asked.append(dev) or dev)
+    monkeypatch.setattr(actions, "attach_volume", lambda *a: asked.append(a[3]) or a[3])
     resp = api.client.post(
         f"/compute/v2.1/servers/{_server(api)}/os-volume_attachments",
         json={"volumeAttachment": {"volumeId": "v", "device": "/dev/sdc"}},
@@ -114,3 +115,35 @@ def test_make_node_script_takes_the_device_as_one_argument(tmp_path: Path) -> No
         "-m", "660", device, "b", "7", "3",
     ]  # fmt: skip
     assert (tmp_path / "chgrp.args").read_text().splitlines() == ["disk", device]
+
+
+def test_a_paused_server_can_neither_get_nor_lose_a_disk_and_a_stopped_one_needs_nothing(
+    container: FakeContainer,
+) -> None:
+    """A node left in a frozen container would reach the next volume on that loop."""
+    container.status = "paused"
+    with pytest.raises(faults.Conflict, match="paused"):
+        vb.make_node("server", "/dev/vdb", 3)
+    with pytest.raises(faults.Conflict, match="Stop the server"):
+        vb.remove_node("server", "/dev/vdb")
+    container.status = "exited"  # its /dev is made anew when it starts
+    assert vb.make_node("server", "/dev/vdb", 3) is False
+    vb.remove_node("server", "/dev/vdb")
+    assert container.ran == []
+
+
+def test_a_refused_detach_leaves_the_volume_in_use(
+    api: Api, container: FakeContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = api.store()
+    attachment = {"server_id": "server", "device": "/dev/vdb", "attachment_id": "a"}
+    volume = store.insert(
+        "volume",
+        {"status": "in-use", "attachments": [attachment], "lc_loop": None, "lc_path": "/x"},
+        project_id=api.project_id(),
+    )
+    container.status = "paused"
+    with pytest.raises(faults.Conflict):
+        vb.detach_volume(store, volume["id"], "server")
+    after = store.get("volume", volume["id"])
+    assert after["status"] == "in-use" and after["attachments"] == [attachment]
