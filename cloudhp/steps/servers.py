@@ -9,7 +9,9 @@ failure fails the run with Nova's fault message or the time it spent building.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from openstack.compute.v2.server import Server
@@ -50,14 +52,33 @@ class Node:
         return dict(self.__dict__)
 
 
-def wanted_nodes(managers: int, workers: int, ingress_nodes: int, cluster: str) -> list[WantedNode]:
-    """The nodes a spec asks for; ingress goes on the first managers, then workers."""
+def wanted_nodes(
+    managers: int,
+    workers: int,
+    ingress_nodes: int,
+    cluster: str,
+    existing: Collection[str] = (),
+) -> list[WantedNode]:
+    """The nodes a spec asks for; ingress goes on the first managers, then workers.
+
+    Nodes that exist (by name in `existing`) keep their numbers and new ones take the
+    lowest free numbers, because scaling in removes the nodes with the fewest tasks,
+    not the last ones: `worker-1` may be gone while `worker-2` stays.
+    """
+
+    def numbers(role: str, count: int) -> list[int]:
+        prefix = resource_name(cluster, role) + "-"
+        found = (n.removeprefix(prefix) for n in existing if n.startswith(prefix))
+        kept = sorted(int(i) for i in found if i.isdigit())[:count]
+        free = (i for i in itertools.count(1) if i not in kept)
+        return sorted(kept + [next(free) for _ in range(count - len(kept))])
+
     nodes = [
         WantedNode(resource_name(cluster, "manager", i), "manager", i, False)
-        for i in range(1, managers + 1)
+        for i in numbers("manager", managers)
     ] + [
         WantedNode(resource_name(cluster, "worker", i), "worker", i, False)
-        for i in range(1, workers + 1)
+        for i in numbers("worker", workers)
     ]
     return [
         WantedNode(n.name, n.role, n.index, ingress=i < ingress_nodes) for i, n in enumerate(nodes)
@@ -113,10 +134,10 @@ def ensure_servers(
 
     `security_groups` maps role (swarm, ssh, ingress) to the group's name.
     """
-    wanted = wanted_nodes(
-        ctx.spec.managers, ctx.spec.workers, ctx.spec.ingress_nodes, ctx.spec.name
-    )
     existing = cluster_servers(ctx)
+    wanted = wanted_nodes(
+        ctx.spec.managers, ctx.spec.workers, ctx.spec.ingress_nodes, ctx.spec.name, existing
+    )
     attempts: dict[str, int] = {}
     missing = [n for n in wanted if n.name not in existing]
     for n in wanted:

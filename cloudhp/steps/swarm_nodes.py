@@ -1,0 +1,72 @@
+"""The Swarm's own view of its nodes, read from the lead manager in one or two calls.
+
+`docker node inspect` carries everything scaling in decides on (role, availability,
+state, the memory the node offers, its labels, the Raft reachability of a manager), so
+it is parsed once into `SwarmNode`; `docker node ps` counts the tasks meant to run on
+each node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudhp.commands.nodes import inspect_nodes_command, node_tasks_command
+from cloudhp.remote.runner import Runner
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    id: str
+    hostname: str
+    role: str  # manager or worker
+    availability: str  # active, pause or drain
+    state: str  # ready, down, unknown, disconnected
+    memory_bytes: int
+    labels: dict[str, str] = field(default_factory=dict)
+    leader: bool = False
+    reachability: str = ""  # managers: reachable or unreachable; workers: ""
+
+    @property
+    def reachable_manager(self) -> bool:
+        return self.role == "manager" and self.reachability == "reachable"
+
+    @property
+    def schedulable(self) -> bool:
+        """Takes new tasks: what counts as room for the services' reservations."""
+        return self.availability == "active" and self.state == "ready"
+
+
+def parse_node(doc: dict[str, Any]) -> SwarmNode:
+    spec = doc.get("Spec") or {}
+    description = doc.get("Description") or {}
+    manager = doc.get("ManagerStatus") or {}
+    return SwarmNode(
+        id=str(doc.get("ID", "")),
+        hostname=str(description.get("Hostname", "")).split(".")[0],
+        role=str(spec.get("Role", "worker")),
+        availability=str(spec.get("Availability", "active")),
+        state=str((doc.get("Status") or {}).get("State", "unknown")),
+        memory_bytes=int((description.get("Resources") or {}).get("MemoryBytes") or 0),
+        labels={str(k): str(v) for k, v in (spec.get("Labels") or {}).items()},
+        leader=bool(manager.get("Leader")),
+        reachability=str(manager.get("Reachability", "")),
+    )
+
+
+def swarm_nodes(lead: Runner) -> dict[str, SwarmNode]:
+    """Every node of the lead's Swarm, by short hostname (the server's name)."""
+    ids = lead.run(["docker", "node", "ls", "-q"]).stdout.split()
+    docs = json.loads(lead.run(inspect_nodes_command(ids)).stdout)
+    return {n.hostname: n for n in (parse_node(d) for d in docs)}
+
+
+def running_tasks(lead: Runner, node_ids: Sequence[str]) -> Counter[str]:
+    """Tasks meant to run on each of the nodes, by hostname (absent: none)."""
+    if not node_ids:
+        return Counter()
+    out = lead.run(node_tasks_command(node_ids)).stdout
+    return Counter(line.strip().split(".")[0] for line in out.splitlines() if line.strip())
