@@ -6,8 +6,12 @@ user's password stored somewhere. init creates an application credential named
 as a clouds.yaml entry (0600, written atomically) in the cluster directory; its secret
 is in no argv, log line or error. It is unrestricted because the teardown that uses it
 must be able to delete it, last (Keystone lets a restricted credential manage no
-credential, itself included); it can do no more in the project than the user who made
-it, and it dies with the cluster. A run authenticated with an application credential
+credential, itself included); where Keystone has access rules (v3.13+) it is also
+limited by them to the calls the unattended commands make (`cloudhp.steps.access_rules`:
+the two are independent, and together they are the least that works). It can do no
+more in the project than the user who made it, and it dies with the cluster. A
+credential whose rules are not the ones this cloud's endpoints need (made before, or
+the endpoints moved) is replaced. A run authenticated with an application credential
 cannot create another one: then nothing is made, and unattended commands use the
 credentials they are given.
 """
@@ -25,6 +29,7 @@ from cloudhp.expiry import format_time
 from cloudhp.keys import write_private
 from cloudhp.naming import cluster_tag
 from cloudhp.progress import Reporter
+from cloudhp.steps.access_rules import same_rules, wanted_rules
 
 FILE = "clouds.yaml"
 GRACE = datetime.timedelta(days=1)
@@ -88,7 +93,8 @@ def ensure_app_credential(
 
     It expires with the cluster (`expires_at`, from `init --ttl`) plus a day, so that a
     late sweep can still tear the cluster down with it. One that exists without its
-    saved secret (the file lost) cannot be used: it is deleted and made again.
+    saved secret (the file lost), or with other access rules than this cloud's
+    endpoints need, is deleted and made again.
     """
     if uses_application_credential(conn):
         reporter.step("authenticated with an application credential: none is made")
@@ -97,8 +103,12 @@ def ensure_app_credential(
     saved = saved_credential_id(path)
     with cloud_call(f"looking up application credential {credential_name(cluster)}"):
         existing = _ours(conn, cluster)
-    if saved is not None and any(c.id == saved for c in existing):
+        rules = wanted_rules(conn)
+    if saved is not None and any(
+        c.id == saved and same_rules(c.access_rules, rules or []) for c in existing
+    ):
         return False
+    limits = {"access_rules": rules} if rules else {}
     with cloud_call(f"making application credential {credential_name(cluster)}"):
         for stale in existing:
             conn.identity.delete_application_credential(conn.current_user_id, stale)
@@ -108,9 +118,17 @@ def ensure_app_credential(
             description=f"unattended cloudhp commands for {cluster_tag(cluster)}",
             unrestricted=True,
             expires_at=format_time(expires_at + GRACE) if expires_at else None,
+            **limits,
         )
     write_private(path, clouds_yaml(conn, cluster, made.id, made.secret).encode())
     reporter.step(f"application credential {credential_name(cluster)} kept in {path}")
+    if rules is None:
+        reporter.step(
+            "this cloud's Keystone predates access rules (identity API v3.13): the "
+            "credential can do whatever you can in the project until it is deleted"
+        )
+    else:
+        reporter.step(f"it is limited by {len(rules)} access rules to unattended commands' calls")
     return True
 
 
