@@ -190,6 +190,9 @@ def ssh(name: str | None, node: str, command: tuple[str, ...]) -> None:
     is_flag=True,
     help="authenticate with the cluster's own application credential (for unattended runs)",
 )
+@click.option(
+    "--volumes", is_flag=True, help="also delete the Cinder volumes (kept by default: data)"
+)
 @click.option("--at", "at", help="do it later: at this time (e.g. 2026-12-02T18:30), by cron")
 @click.option("--after", help="do it later: after this long (e.g. 2h), by cron")
 @no_wait_option
@@ -202,13 +205,15 @@ def teardown(
     images: bool,
     yes: bool,
     app_credential: bool,
+    volumes: bool,
     at: str | None,
     after: str | None,
     no_wait: bool,
     output: str,
 ) -> None:
     """Delete everything tagged cloudhp-cluster=NAME, in dependency order, and verify;
-    with --at or --after, schedule that (on the cluster's application credential)."""
+    with --at or --after, schedule that (on the cluster's application credential).
+    The cluster's Cinder volumes are kept (and listed with their sizes) unless --volumes."""
     from cloudhp.flows.teardown import teardown as run_teardown
 
     name = state.resolve_name(name)
@@ -216,6 +221,11 @@ def teardown(
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --yes to confirm the teardown")
         click.confirm(f"Delete every resource tagged cloudhp-cluster={name}?", abort=True)
+    if volumes and (at or after):
+        raise UsageError(
+            "--volumes cannot be scheduled: a scheduled teardown keeps the volumes",
+            hint="run `cloudhp teardown --volumes` when you mean to delete their data",
+        )
     if at or after:
         from cloudhp.cli.schedule import schedule_later
 
@@ -234,6 +244,7 @@ def teardown(
             name,
             reporter_for(output),
             include_images=images,
+            volumes=volumes,
             key_path=files.key_path,
             cluster_dir=files.path,
         )
@@ -248,7 +259,8 @@ def teardown(
         for kind, names in report.deleted.items():
             if names:
                 click.echo(f"deleted {len(names)} {kind}(s): {', '.join(names)}")
-        click.echo(f"verified: nothing tagged cloudhp-cluster={name} remains")
+        but = " but the kept volumes" if report.kept_volumes else ""
+        click.echo(f"verified: nothing tagged cloudhp-cluster={name} remains{but}")
 
     emit(output, data, text)
 

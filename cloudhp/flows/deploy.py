@@ -2,7 +2,9 @@
 cluster, at a public URL, and every later deploy a no-op or a rolling update.
 
 The flow: the cluster registry (made once), the images (built here, pushed there), the
-stack (deployed only when a service's rendered spec differs from the one running), the
+Cinder volumes (made once, attached and mounted on their node: `cloudhp.flows.volumes`,
+the only phase that needs the cloud), the stack (deployed only when a service's
+rendered spec differs from the one running), the
 wait for every service to converge healthy (start-first updates roll back on their
 own when new tasks fail), the ingress routes (a pure function of what runs, applied
 without dropping a connection), and a check that every URL answers.
@@ -22,6 +24,7 @@ from cloudhp.commands.haproxy import ingress_config
 from cloudhp.commands.stack import render_stack, service_spec_hashes
 from cloudhp.flows.nodes import ClusterNodes
 from cloudhp.flows.registry import registry_address
+from cloudhp.flows.volumes import ensure_block_volumes
 from cloudhp.images import ensure_images
 from cloudhp.images.transfer import load_into_node
 from cloudhp.polling import poll_until
@@ -128,6 +131,9 @@ def deploy_application(
     with reporter.phase("images") as ph:
         refs, ph.changed = publish_images(engine, lead, info, app, reporter)
     wanted = service_spec_hashes(app, refs, nodes.ingress_network)
+    if app.block_volumes:  # before the stack: a task must find its volume mounted
+        with reporter.phase("volumes") as ph:
+            ph.changed = ensure_block_volumes(nodes, app.block_volumes, reporter)
     with reporter.phase("stack") as ph:
         running = {s.swarm_name: s for s in services.running_services(lead, app.project)}
         marks = {name: r.update_started for name, r in running.items()}

@@ -13,6 +13,11 @@ kept and listed in the report with the reason. Such an image is handed over to t
 clusters' tags, so the cluster is gone from the cloud and the last user deletes it.
 The local key, when this machine has it, is extra evidence for the keypair, never a
 requirement.
+
+The cluster's Cinder volumes (those with a `cloudhp-volume` name) hold the users' data:
+they are kept unless asked for (`volumes=True`) and listed with their sizes, so that
+a nightly teardown and a morning init bring the data back (the next deploy finds them
+by name and metadata). Kept volumes are the one exception to the leftover check.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 
+from cloudhp.commands.volumes import META_VOLUME
 from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.naming import cluster_tag
 from cloudhp.polling import poll_until
@@ -40,6 +46,7 @@ from cloudhp.steps.inventory import (
     servers_by_image,
 )
 from cloudhp.steps.keypair import read_local_key
+from cloudhp.steps.volumes import cluster_volumes, metadata
 
 BUSY_VOLUME_STATUSES = frozenset(
     {"creating", "attaching", "detaching", "reserved", "downloading", "uploading", "extending"}
@@ -51,6 +58,7 @@ class TeardownReport:
     cluster: str
     deleted: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
     kept: list[Kept] = field(default_factory=list)
+    kept_volumes: list[dict[str, object]] = field(default_factory=list)  # name, size_gb, id
 
     @property
     def counts(self) -> dict[str, int]:
@@ -72,6 +80,7 @@ class TeardownReport:
             "counts": self.counts,
             "deleted": {k: v for k, v in self.deleted.items() if v},
             "kept": [k.to_dict() for k in self.kept],
+            "kept_volumes": self.kept_volumes,
         }
 
 
@@ -224,6 +233,7 @@ def teardown(
     reporter: Reporter,
     include_images: bool = False,
     *,
+    volumes: bool = False,
     key_path: Path | None = None,
     cluster_dir: Path | None = None,
     timeout: float = 600.0,
@@ -237,6 +247,8 @@ def teardown(
         reporter: Progress.
         include_images: Also delete the cluster's golden images (slow to rebuild, so
             kept by default) that no other cluster's servers boot from.
+        volumes: Also delete the cluster's Cinder volumes (kept by default: they hold
+            the application's data).
         key_path: Where this machine keeps the cluster's private key, if it does: a
             keypair holding its public half is the cluster's even without the marker.
         cluster_dir: The cluster's directory on this machine, if any: its saved
@@ -257,12 +269,13 @@ def teardown(
     local_key = read_local_key(key_path) if key_path is not None else None
     with reporter.phase("teardown") as ph:
         inventory = find_resources(conn, cluster, include_images, local_key)
-        found = inventory.found
         deleter = _Deleter(
             conn, TeardownReport(cluster, {kind: [] for kind in KINDS}), reporter, timeout, poll
         )
         for kept in inventory.kept:
             deleter.keep(kept)
+        spared = set() if volumes else _keep_volumes(conn, cluster, deleter)
+        found = [f for f in inventory.found if f.id not in spared]
         if not found:
             reporter.step(f"nothing tagged {tag} found: nothing to delete")
             return _without_credential(conn, cluster, cluster_dir, deleter.report)
@@ -276,7 +289,8 @@ def teardown(
             if kind == "image":  # the servers are gone: who else boots from them now
                 items = deleter.spare_shared_images(items)
             deleter.delete(kind, items)
-        left = find_resources(conn, cluster, include_images, local_key).found
+        left = [f for f in find_resources(conn, cluster, include_images, local_key).found
+                if f.id not in spared]  # fmt: skip
         if left:
             ph.changed = deleter.report.changed
             raise leftovers_error(tag, left, deleter.failures)
@@ -287,6 +301,21 @@ def teardown(
                 "deleted " + ", ".join(f"{n} {kind}(s)" for kind, n in report.counts.items())
             )
         return report
+
+
+def _keep_volumes(conn: Any, cluster: str, deleter: _Deleter) -> set[str]:
+    """The ids of the cluster's named volumes, each reported kept with its size."""
+    kept = set()
+    for volume in cluster_volumes(conn, cluster):
+        logical = metadata(volume)[META_VOLUME]
+        item = Found("volume", str(volume.id), str(volume.name), str(volume.status))
+        reason = f"volume {logical} of {volume.size} GiB holds data: --volumes deletes it"
+        deleter.keep(Kept(item, reason))
+        deleter.report.kept_volumes.append(
+            {"name": logical, "size_gb": int(volume.size), "id": str(volume.id)}
+        )
+        kept.add(str(volume.id))
+    return kept
 
 
 def _without_credential(

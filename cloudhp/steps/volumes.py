@@ -11,13 +11,10 @@ reads before it acts, so each function here returns whether it changed anything.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import uuid as uuidlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cloudhp.apps.model import BlockVolume
 from cloudhp.cloud.calls import cloud_call
@@ -27,7 +24,6 @@ from cloudhp.naming import TAG_KEY, is_cluster_volume, resource_name
 from cloudhp.polling import poll_until
 from cloudhp.remote.runner import Runner
 
-AUDIT_FILE = "volumes-audit.jsonl"
 WAIT = 180.0
 
 
@@ -42,6 +38,9 @@ class Node(Protocol):
     def ingress(self) -> bool: ...
     @property
     def server_id(self) -> str: ...
+
+
+N = TypeVar("N", bound=Node)
 
 
 # --- the Cinder volume ------------------------------------------------------------
@@ -197,7 +196,7 @@ def detach(conn: Any, volume: Any, wait: float = WAIT) -> tuple[Any, bool]:
     return _wait_status(conn, volume.id, "available", name, wait), True
 
 
-def choose_node(nodes: Sequence[Node], volume: Any, load: dict[str, int] | None = None) -> Node:
+def choose_node(nodes: Sequence[N], volume: Any, load: dict[str, int] | None = None) -> N:
     """Where the volume should be: the node it is attached to, else the recorded one,
     else the least loaded worker, not an ingress node if another will do."""
     load = load or {}
@@ -354,33 +353,3 @@ def running_tasks(lead: Runner, services: Iterable[str]) -> list[str]:
             if node and state.split(" ")[0] in ("Running", "Starting", "Preparing", "Assigned"):
                 nodes.append(node)
     return nodes
-
-
-# --- the audit log ----------------------------------------------------------------
-
-
-def audit(
-    cluster_dir: Path,
-    volume: str,
-    step: str,
-    from_node: str | None,
-    to_node: str | None,
-    detail: str = "",
-) -> None:
-    """One JSON line per step of a move, appended to the cluster's audit log (0600)."""
-    line = json.dumps(
-        {
-            "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "volume": volume,
-            "step": step,
-            "from_node": from_node,
-            "to_node": to_node,
-            "detail": detail,
-        },
-        sort_keys=True,
-    )
-    fd = os.open(cluster_dir / AUDIT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)

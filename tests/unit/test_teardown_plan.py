@@ -78,5 +78,6 @@ def test_report_counts() -> None:
         "counts": {"server": 2, "port": 1},
         "deleted": {"server": ["a", "b"], "port": ["p"]},
         "kept": [],
+        "kept_volumes": [],
     }
     assert TeardownReport("demo", {"server": []}).found_nothing
