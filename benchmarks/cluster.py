@@ -74,6 +74,22 @@ def cloudhp(env: dict[str, str], *args: str) -> dict[str, Any]:
     return doc
 
 
+def timed_init(
+    env: dict[str, str], name: str, workers: int, *extra: str
+) -> tuple[float, dict[str, Any]]:
+    """`cloudhp init` on the private localcloud: wall time and its JSON report."""
+    start = time.monotonic()
+    doc = cloudhp(
+        env, "init", "--cloud", "local", "--name", name, "--workers", str(workers), *extra
+    )
+    return time.monotonic() - start, doc
+
+
+def phase_times(doc: dict[str, Any]) -> str:
+    """init's `phases` as "servers 10.4s, ssh 2.0s, ..."."""
+    return ", ".join(f"{p['phase']} {p['seconds']:.1f}s" for p in doc["phases"])
+
+
 def require_tools(*tools: str) -> None:
     missing = [tool for tool in tools or LOAD_TOOLS if shutil.which(tool) is None]
     if missing:

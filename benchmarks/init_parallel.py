@@ -16,20 +16,8 @@ Run: python benchmarks/init_parallel.py   (needs Docker; takes several minutes)
 from __future__ import annotations
 
 import subprocess
-import time
-from typing import Any
 
-from cluster import cloudhp, private_env
-
-
-def timed_init(
-    env: dict[str, str], name: str, workers: int, *extra: str
-) -> tuple[float, dict[str, Any]]:
-    start = time.monotonic()
-    doc = cloudhp(
-        env, "init", "--cloud", "local", "--name", name, "--workers", str(workers), *extra
-    )
-    return time.monotonic() - start, doc
+from cluster import cloudhp, phase_times, private_env, timed_init
 
 
 def main() -> None:
@@ -42,8 +30,7 @@ def main() -> None:
         for workers in (2, 6):
             seconds, doc = timed_init(env, f"bench-{workers}w", workers)
             results[workers] = seconds
-            phases = ", ".join(f"{p['phase']} {p['seconds']:.1f}s" for p in doc["phases"])
-            print(f"init 1 manager + {workers} workers: {seconds:.1f}s  [{phases}]")
+            print(f"init 1 manager + {workers} workers: {seconds:.1f}s  [{phase_times(doc)}]")
             cloudhp(env, "teardown", "--cloud", "local", "--name", f"bench-{workers}w", "--yes")
         print(f"ratio 6w/2w: {results[6] / results[2]:.2f} (node ratio 7/3 = 2.33)")
         seconds = sum(timed_init(env, "bench-seq", workers)[0] for workers in range(7))
