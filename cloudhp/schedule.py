@@ -86,3 +86,22 @@ def without_job(crontab: str, job_id: str) -> str:
 
 def job_ids(crontab: str) -> list[str]:
     return re.findall(rf"{re.escape(MARKER)} (\S+)$", crontab, flags=re.M)
+
+
+WATCH_MARKER = "# cloudhp-watch"
+
+
+def watch_cron_lines(cluster: str, cloudhp: str, home: Path, log: Path) -> list[str]:
+    """The entries that keep `cloudhp watch` running where systemd is not PID 1: one at
+    boot and one every minute, each starting a controller that leaves at once, quietly,
+    while another holds the cluster's watch lock (so a dead one is back within a minute)."""
+    command = shlex.join([cloudhp, "watch", "--name", cluster, "--if-not-running"])
+    body = f"CLOUDHP_HOME={shlex.quote(str(home))} {command} >> {shlex.quote(str(log))} 2>&1"
+    if "%" in body:  # cron turns % into newlines
+        raise UsageError(f"the path {home} or {log} holds a '%', which cron cannot run")
+    return [f"{when} {body} {WATCH_MARKER} {cluster}" for when in ("@reboot", "* * * * *")]
+
+
+def without_watch(crontab: str, cluster: str) -> str:
+    kept = [e for e in crontab.splitlines() if not e.endswith(f"{WATCH_MARKER} {cluster}")]
+    return "\n".join(kept) + "\n" if kept else ""
