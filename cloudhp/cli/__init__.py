@@ -51,7 +51,6 @@ def _register() -> None:
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
-    from cloudhp.cli.nodes import scale_nodes
     from cloudhp.cli.registry import registry
     from cloudhp.cli.repair import repair
     from cloudhp.cli.schedule import schedule
@@ -65,7 +64,6 @@ def _register() -> None:
     main.add_command(registry)
     main.add_command(schedule)
     main.add_command(repair)
-    main.add_command(scale_nodes)
     for command in (init, status, ssh, teardown, clusters, use, sweep):
         main.add_command(command)
     for command in (deploy, service, services, logs, scale, rollback, rm):
