@@ -51,12 +51,12 @@ def _register() -> None:
     from cloudhp.cli.demo import demo
     from cloudhp.cli.images import images
     from cloudhp.cli.localcloud import localcloud
+    from cloudhp.cli.nodes import scale_nodes
     from cloudhp.cli.registry import registry
     from cloudhp.cli.repair import repair
     from cloudhp.cli.schedule import schedule
     from cloudhp.cli.sweep import sweep
     from cloudhp.cli.volumes import volume, volumes
-    from cloudhp.cli.watch import confirm_fence, watch
 
     main.add_command(images)
     main.add_command(demo)
@@ -64,14 +64,13 @@ def _register() -> None:
     main.add_command(registry)
     main.add_command(schedule)
     main.add_command(repair)
+    main.add_command(scale_nodes)
     for command in (init, status, ssh, teardown, clusters, use, sweep):
         main.add_command(command)
     for command in (deploy, service, services, logs, scale, rollback, rm):
         main.add_command(command)
     main.add_command(volumes)
     main.add_command(volume)
-    volume.add_command(confirm_fence)
-    main.add_command(watch)
 
 
 _register()

@@ -14,6 +14,7 @@ import docker
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
 from cloudhp.expiry import format_time
+from cloudhp.flows.scale_nodes import scale_in
 from cloudhp.images import CLUSTER_IMAGES, ensure_images
 from cloudhp.naming import resource_name
 from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
@@ -36,6 +37,7 @@ class InitReport:
     golden_image: str = ""
     phases: list[dict[str, object]] = field(default_factory=list)
     repaired: list[dict[str, object]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -51,6 +53,7 @@ class InitReport:
             "nodes": [n.to_dict() for n in self.nodes],
             "phases": self.phases,
             "repaired": self.repaired,
+            "removed": self.removed,
         }
 
 
@@ -76,8 +79,16 @@ def pin_host_keys(ctx: ClusterContext, nodes: list[Node]) -> None:
     )
 
 
+def connect_nodes(ctx: ClusterContext, nodes: list[Node]) -> dict[str, SSHRunner]:
+    pin_host_keys(ctx, nodes)
+    return runners_for(ctx, nodes)
+
+
 def run_init(
-    ctx: ClusterContext, engine: docker.DockerClient, down_after: float = DEFAULT_DOWN_AFTER
+    ctx: ClusterContext,
+    engine: docker.DockerClient,
+    down_after: float = DEFAULT_DOWN_AFTER,
+    drain_timeout: float = 300.0,
 ) -> InitReport:
     r = ctx.reporter
     spec = ctx.spec
@@ -114,6 +125,9 @@ def run_init(
         healed = replace.heal(ctx, down_after)
         report.repaired = [fix.to_dict() for fix in healed.health.repairs]
         ph.changed = bool(report.repaired)
+    with r.phase("scale in") as ph:  # fewer nodes asked for: drain and remove the rest
+        report.removed = scale_in(ctx, lambda found: connect_nodes(ctx, found), drain_timeout)
+        ph.changed = bool(report.removed)
     nodes, runners, lead = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
     with r.phase("networks") as ph:
