@@ -8,6 +8,8 @@ The API is split by concern, all on `common.bp`:
     actions.py     POST /servers/<id>/action and os-volume_attachments
 and the containers behind the servers:
     lifecycle.py   the worker pool: boot, power actions, delete, reconcile, reset
+    power.py       power-state sync: records follow containers killed or frozen outside
+    serverstate.py the states a record shows, and the per-server lock
     snapshots.py   createImage: commit plus a copy of the engine volume
     nodes.py       the Docker objects (names, client, node image, volume copies)
 

@@ -12,10 +12,15 @@ State machine written to the server record (what Nova shows):
                                                "boot complete"
                             -> ERROR/error     with `fault` {code, message, created}
     ACTIVE -> SHUTOFF (os-stop) -> ACTIVE (os-start); REBOOT while rebooting
+    ACTIVE -> SHUTOFF when the container dies behind Nova's back (power.py's watcher)
     any -> task_state "deleting" -> record gone (container, volume, ports released)
 
-A per-server lock serialises the background operations on one server, so a delete
-issued during a boot waits for the container to exist and then removes it.
+os-stop is a clean shutdown of a running container and a kill of a frozen (paused)
+one, which cannot shut down; one already dead just becomes SHUTOFF.
+
+A per-server lock (serverstate.py) serialises the background operations on one
+server, so a delete issued during a boot waits for the container to exist and then
+removes it; the power-state watcher takes it too.
 
 Every start of a container (boot, os-start, reboot) is a fresh network namespace, so
 the network service loads the server's security groups into it right away; a server
@@ -93,7 +98,6 @@ def set_build_latency(seconds: float) -> None:
 def submit_boot(store: Store, server_id: str) -> None:
     """Boot the new server, after the modelled BUILD time: a timer, not a pool worker,
     waits, so twenty servers wait side by side and no CPU is spent."""
-    power.ensure_watching(store)
     if _build_latency <= 0:
         submit(boot, store, server_id)
         return
@@ -104,6 +108,7 @@ def submit_boot(store: Store, server_id: str) -> None:
 
 def boot(store: Store, server_id: str) -> None:
     """Create and start the server's container, then wait for node-init's boot banner."""
+    power.ensure_watching(store)  # from the first server on, its power state is followed
     with server_lock(server_id):
         record = store.get("server", server_id)
         if record is None or record.get("task_state") == "deleting":

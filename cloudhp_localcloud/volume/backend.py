@@ -17,6 +17,14 @@ a 503 that says so. The loop mapping is kept in the volume record ("lc_loop"), a
 `reconcile` rebinds attachments whose loop device is gone (after a host reboot or a
 reset of the loop devices) when the daemon starts.
 
+Two servers never reach one disk: a paused (frozen) container can neither get nor
+lose a device node (409: the command cannot run in it, and a node left there would
+reach the next volume given that loop device), and a file still mapped by a loop
+device (a server still had the filesystem mounted when the disk was detached from
+it, so the kernel keeps the mapping until it lets go) is not mapped a second time
+(409). A VM would see its disk vanish on detach instead. A detach from a server that
+is stopped or gone needs nothing in it: a container's /dev is made anew at start.
+
 Called by compute: attach_volume(store, volume_id, server_id, device) -> "/dev/vdb",
 detach_volume(store, volume_id, server_id).
 """
