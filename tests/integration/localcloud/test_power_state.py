@@ -23,7 +23,7 @@ import requests
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from cloudhp_localcloud.compute import nodes
+from cloudhp_localcloud.compute import lifecycle, nodes
 
 if TYPE_CHECKING:
     from conftest import LocalCloud
@@ -218,10 +218,13 @@ def test_a_paused_server_stays_active_unreachable_and_keeps_its_disk_until_stopp
     container = _container(engine, pair.one)
     container.pause()
     try:
-        _until(
-            "power_state PAUSED", lambda: _state(conn, pair.one) == ("ACTIVE", "active", 3, None)
-        )
+        paused = ("ACTIVE", "active", 3, None)
+        _until("power_state PAUSED", lambda: _state(conn, pair.one) == paused)
         assert _banner(pair.ips[pair.one.id]) == b""  # the port is there, nobody answers
+        lifecycle.reconcile(localcloud.store())  # a daemon restart: frozen is not stopped
+        assert _state(conn, pair.one) == paused
+        container.reload()
+        assert container.status == "paused"
         with pytest.raises(sdk_exc.ConflictException, match="paused"):
             conn.compute.delete_volume_attachment(pair.one, pair.volume.id)
         assert conn.block_storage.get_volume(pair.volume.id).status == "in-use"
