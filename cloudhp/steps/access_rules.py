@@ -41,9 +41,8 @@ CALLS: dict[str, tuple[tuple[str, str], ...]] = {
         ("GET", "/servers/*/tags"),  # tags of a server listed below microversion 2.26
         ("DELETE", "/servers/*"),
         ("POST", "/servers/*/action"),  # os-stop: fencing a lost node before its volume moves
-        ("GET", "/servers/*/os-volume_attachments"),
         ("POST", "/servers/*/os-volume_attachments"),  # a moved volume on its new node
-        ("DELETE", "/servers/*/os-volume_attachments/*"),
+        ("DELETE", "/servers/*/os-volume_attachments/*"),  # ... and off the lost one
         ("GET", "/os-keypairs/*"),
         ("DELETE", "/os-keypairs/*"),
     ),
@@ -60,7 +59,6 @@ CALLS: dict[str, tuple[tuple[str, str], ...]] = {
         ("GET", "/volumes/*"),  # one volume, and /volumes/detail
         ("DELETE", "/volumes/*"),
         ("POST", "/volumes/*/metadata"),  # the volume controller records each step of a move
-        ("DELETE", "/volumes/*/metadata/*"),
     ),
     "orchestration": (
         ("GET", "/stacks"),

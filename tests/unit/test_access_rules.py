@@ -32,7 +32,6 @@ def volume_rules(service: str) -> list[dict[str, str]]:
         rule(service, "GET", f"/volume/v3/{PROJECT}/volumes/*"),
         rule(service, "DELETE", f"/volume/v3/{PROJECT}/volumes/*"),
         rule(service, "POST", f"/volume/v3/{PROJECT}/volumes/*/metadata"),
-        rule(service, "DELETE", f"/volume/v3/{PROJECT}/volumes/*/metadata/*"),
     ]
 
 
@@ -42,7 +41,6 @@ def test_the_rules_are_exactly_the_unattended_commands_calls() -> None:
         rule("compute", "GET", "/compute/v2.1/servers/*/tags"),
         rule("compute", "DELETE", "/compute/v2.1/servers/*"),
         rule("compute", "POST", "/compute/v2.1/servers/*/action"),
-        rule("compute", "GET", "/compute/v2.1/servers/*/os-volume_attachments"),
         rule("compute", "POST", "/compute/v2.1/servers/*/os-volume_attachments"),
         rule("compute", "DELETE", "/compute/v2.1/servers/*/os-volume_attachments/*"),
         rule("compute", "GET", "/compute/v2.1/os-keypairs/*"),

@@ -28,6 +28,7 @@ from cloudhp.steps.appcred import (
     ensure_app_credential,
     saved_credential_id,
 )
+from cloudhp.steps.fence import fence
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.secgroups import ensure_security_groups
 
@@ -174,3 +175,29 @@ def test_a_sweep_on_the_credential_tears_down_the_expired_cluster(
     assert credential_name(expired.spec.name) not in [
         c.name for c in conn.identity.application_credentials(user=conn.current_user_id)
     ]
+
+
+def test_the_volume_controllers_moves_pass(make_ctx: MakeCtx, conn: Connection) -> None:
+    """Fence the lost node through Nova, record the move on the volume, move the
+    attachment: what the volume controller does, on the credential alone."""
+    ctx = ready(make_ctx)
+    c = ctx.spec.name
+    limited = unattended(conn, ctx)
+    lost = boot(conn, ctx, resource_name(c, "worker", 1), tagged=True)
+    healthy = boot(conn, ctx, resource_name(c, "worker", 2), tagged=True)
+    volume = conn.block_storage.create_volume(
+        size=1, name=resource_name(c, "data"), metadata={"cloudhp-cluster": c}
+    )
+    conn.block_storage.wait_for_status(volume, "available", wait=60)
+    for server in (lost, healthy):
+        wait_active(conn, server)
+    conn.compute.create_volume_attachment(lost, volume_id=volume.id)
+
+    assert fence(limited, lost.id, lost.name, timeout=120) == "stopped through Nova"
+    limited.block_storage.set_volume_metadata(volume, **{"cloudhp-move": "detach:w1:w2"})
+    limited.compute.delete_volume_attachment(lost.id, volume.id)
+    limited.block_storage.wait_for_status(volume, "available", wait=60)
+    limited.compute.create_volume_attachment(healthy.id, volume_id=volume.id)
+    moved = limited.block_storage.get_volume(volume.id)
+    assert moved.status == "in-use" and moved.metadata["cloudhp-move"] == "detach:w1:w2"
+    assert [a["server_id"] for a in moved.attachments] == [healthy.id]
