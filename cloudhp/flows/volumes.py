@@ -1,8 +1,12 @@
 """The cluster's Cinder volumes: made ready before a deploy, listed, and moved by hand.
 
-Deploy needs the cloud only when the application declares Cinder volumes; it then
-authenticates with the cluster's application credential (init saved it, so no password
-is asked), else the way init authenticated when that needs no password.
+Deploy needs the cloud only when the application declares Cinder volumes. It may have
+to create one, which the cluster's application credential may not (its access rules
+name the calls of unattended commands: `cloudhp.steps.access_rules`), so deploy
+authenticates the way init did (asking for the password on a terminal, as init does),
+and only without a terminal falls back to the application credential, which then
+serves volumes that exist. `cloudhp volumes` and `volume move` need no more than the
+credential allows, so they take it first and never ask for a password.
 
 A planned move (`cloudhp volume move NAME --to NODE`) is graceful, with no fencing: the
 placement label leaves the old node, so Swarm stops the task there (a task whose node
@@ -10,20 +14,24 @@ no longer meets its constraints is shut down) and starts none elsewhere; once no
 runs, the filesystem is unmounted on the old node, the volume detached and attached
 through Nova, checked, mounted, and the label put on the new node, where Swarm starts
 the task. The move is recorded in the volume's metadata as the failover controller
-records its own (`cloudhp-move=<step>:<from>:<to>`), so a move cut off midway is
-visible in `cloudhp volumes` and completed by the next `volume move` or controller.
+records its own (`cloudhp-move=<step>:<from>:<to>`, written before the step), so a
+move cut off midway is visible in `cloudhp volumes` and completed by the next
+`volume move` or controller; the audit log gets a line when each step is done.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from cloudhp import audit
 from cloudhp.apps.model import BlockVolume
 from cloudhp.cloud.access import open_cloud, open_clouds_file
+from cloudhp.cloud.credentials import read_secret
 from cloudhp.commands import volumes as cmd
 from cloudhp.errors import ConflictError, UsageError
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
@@ -38,28 +46,44 @@ FENCE_PENDING = "FENCE_PENDING"
 STOP_TIMEOUT = 120.0
 
 
-@contextmanager
-def cluster_cloud(files: ClusterFiles) -> Iterator[Any]:
-    """The cluster's application credential, else init's way when it needs no password.
+def _init_auth(files: ClusterFiles, interactive: bool) -> Any:
+    """A connection made the way init authenticated (its record names how, never a
+    secret); a password is asked for only on a terminal."""
+    recorded = files.read_record().get("auth") or {}
+    openrc = Path(recorded["openrc"]) if recorded.get("openrc") else None
 
-    Raises:
-        UsageError: Neither is usable without a password.
-    """
-    path = credential_path(files.path)
-    if path.is_file():
-        conn = open_clouds_file(path, credential_name(files.name))
-    else:
-        recorded = files.read_record().get("auth") or {}
-
-        def no_prompt(prompt: str) -> str:
+    def prompt(text: str) -> str:
+        if not interactive:
             raise UsageError(
                 f"cluster {files.name}'s volumes need the cloud, and its credentials ask "
-                "for a password",
-                hint="`cloudhp init` saves the cluster's application credential, which "
-                "needs none; run it again for this cluster",
+                "for a password, with no terminal to ask on",
+                hint="run it on a terminal, or keep the cluster's application credential "
+                "(`cloudhp init` saves it)",
             )
+        return read_secret(text, sys.stdin)
 
-        conn = open_cloud(None, recorded.get("os_cloud"), recorded.get("cloud"), no_prompt)
+    return open_cloud(openrc, recorded.get("os_cloud"), recorded.get("cloud"), prompt)
+
+
+@contextmanager
+def cluster_cloud(files: ClusterFiles, writes: bool = False) -> Iterator[Any]:
+    """The cluster's application credential, else init's way; with `writes` (volumes
+    may be created), init's way first, the credential only without a terminal.
+
+    Raises:
+        UsageError: Nothing usable without a password, and no terminal to ask on.
+    """
+    path = credential_path(files.path)
+    saved = path.is_file()
+    if saved and not writes:
+        conn = open_clouds_file(path, credential_name(files.name))
+    else:
+        try:
+            conn = _init_auth(files, sys.stdin.isatty())
+        except UsageError:
+            if not saved:
+                raise
+            conn = open_clouds_file(path, credential_name(files.name))
     try:
         yield conn
     finally:
@@ -123,7 +147,7 @@ def ensure_block_volumes(
     cluster = nodes.files.name
     expires = nodes.files.read_record().get("expires_at") or None
     changed = False
-    with cluster_cloud(nodes.files) as conn:
+    with cluster_cloud(nodes.files, writes=True) as conn:
         load: dict[str, int] = {}
         for volume in steps.cluster_volumes(conn, cluster):
             holder = steps.metadata(volume).get(cmd.META_NODE)
@@ -263,11 +287,14 @@ def move_volume(
         log(
             "placement", f"label removed from {source}: Swarm stops {', '.join(users) or 'no'} task"
         )
+
+    def stopped() -> bool:
+        if steps.running_tasks(lead, users):
+            return False
+        return holder is None or not steps.containers_of(nodes.runner(holder), users)
+
     poll_until(
-        lambda: not steps.running_tasks(lead, users),
-        timeout=timeout,
-        interval=1.0,
-        what=f"the tasks of {', '.join(users)} stopping",
+        stopped, timeout=timeout, interval=1.0, what=f"the tasks of {', '.join(users)} stopping"
     )
     volume = mark("detach")
     if holder is not None and holder.name != target.name:

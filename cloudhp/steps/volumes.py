@@ -340,16 +340,30 @@ def services_using(lead: Runner, logical: str) -> list[str]:
 
 
 def running_tasks(lead: Runner, services: Iterable[str]) -> list[str]:
-    """The nodes of the services' tasks that run or are about to (not the stopped)."""
+    """The nodes where a task of the services runs, also one Swarm is stopping.
+
+    A task being stopped already has desired state Shutdown but still runs (for its
+    stop grace period) and still holds its bind mount, so the current state decides.
+    """
     nodes: list[str] = []
     for service in services:
         out = lead.run(
-            ["docker", "service", "ps", "--filter", "desired-state=running",
-             "--format", "{{.Node}} {{.CurrentState}}", service],
+            ["docker", "service", "ps", "--format", "{{.Node}} {{.CurrentState}}", service],
             check=False,
-        ).stdout  # fmt: skip
+        ).stdout
         for line in out.splitlines():
             node, _, state = line.partition(" ")
             if node and state.split(" ")[0] in ("Running", "Starting", "Preparing", "Assigned"):
                 nodes.append(node)
     return nodes
+
+
+def containers_of(runner: Runner, services: Iterable[str]) -> list[str]:
+    """The node's own view: containers of the services that still exist and run."""
+    found: list[str] = []
+    for service in services:
+        out = runner.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"]
+        ).stdout
+        found += out.split()
+    return found
