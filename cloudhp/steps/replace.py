@@ -44,7 +44,13 @@ from cloudhp.steps.servers import cluster_servers
 CONNECT_TIMEOUT = 5.0
 """A dead manager's address is skipped after this long: the next one is asked."""
 CARRIED = "carried_labels"
-SWARM_VIEW = "date -u +%Y-%m-%dT%H:%M:%S.%NZ && docker node inspect $(docker node ls -q)"
+SWARM_VIEW = (
+    "date -u +%Y-%m-%dT%H:%M:%S.%NZ && ids=$(timeout 30 docker node ls -q) && "
+    "timeout 30 docker node inspect $ids"
+)
+"""A manager without a leader may answer `docker node ls` with an error or not at all
+while Raft elects in vain: bounded, so that it counts as leaderless, not unreachable."""
+NO_SWARM = ("not a swarm manager", "not part of a swarm")
 _UNREACHABLE = (CloudhpError, OSError, EOFError, paramiko.SSHException)
 
 
@@ -69,7 +75,8 @@ def read_swarm(managers: Sequence[tuple[str, Runner]]) -> tuple[str, str, list[S
     """(manager, its clock, the Swarm's nodes) from the first manager that answers.
 
     Raises:
-        QuorumLost: managers answer, but none of them has a leader.
+        QuorumLost: managers answer, but none of them can list the Swarm's nodes
+            (no leader, or none elected within the command's bound).
     """
     leaderless: list[str] = []
     for name, runner in managers:
@@ -80,8 +87,8 @@ def read_swarm(managers: Sequence[tuple[str, Runner]]) -> tuple[str, str, list[S
         if found.exited == 0:
             clock, _, docs = found.stdout.partition("\n")
             return name, clock, parse_swarm_nodes(json.loads(docs))
-        if "does not have a leader" in found.stderr:
-            leaderless.append(name)
+        if not any(text in found.stderr for text in NO_SWARM):
+            leaderless.append(name)  # in a Swarm, and cannot list it: no leader
     if leaderless:
         raise quorum_lost(None, leaderless)
     return None
@@ -136,7 +143,9 @@ def heal(ctx: ClusterContext, down_after: float, *, dry_run: bool = False) -> In
         )
         quorum = quorum_of(swarm) if found else None
         inspection = Inspection(health, lead, quorum, tuple(swarm))
-        if dry_run or not health.repairs:
+        ids = [i for r in health.repairs for i in r.swarm_ids]
+        order = removal_order(swarm, ids) if found and health.repairs else []
+        if dry_run or not health.repairs:  # a dry run refuses what the real run would
             return inspection
         ctx.files.update_record(
             **{
@@ -144,10 +153,9 @@ def heal(ctx: ClusterContext, down_after: float, *, dry_run: bool = False) -> In
                 | {r.name: dict(r.labels) for r in health.replaced}
             }
         )
-        ids = [i for r in health.repairs for i in r.swarm_ids]
-        if ids and lead is not None:
+        if order and lead is not None:
             manager = dict(runners)[lead]
-            for node in removal_order(swarm, ids):
+            for node in order:
                 ctx.reporter.step(f"removing the Swarm node {node.hostname} ({node.node_id})")
                 if node.manager:
                     manager.run(demote_command(node.node_id))

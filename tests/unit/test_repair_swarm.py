@@ -82,9 +82,10 @@ def test_a_dead_manager_is_skipped_and_the_next_one_answers() -> None:
     assert alive.asked == [SWARM_VIEW]
 
 
-def test_managers_without_a_leader_are_refused_with_the_recovery() -> None:
+@pytest.mark.parametrize("failure", [LEADERLESS, answers(exited=124)])  # 124: timed out
+def test_managers_without_a_leader_are_refused_with_the_recovery(failure: Result) -> None:
     with pytest.raises(QuorumLost) as caught:
-        read_swarm([("c-manager-1", Node("10.0.0.5")), ("c-manager-2", Node("x", LEADERLESS))])
+        read_swarm([("c-manager-1", Node("10.0.0.5")), ("c-manager-2", Node("x", failure))])
     assert caught.value.hint is not None
     assert "`docker swarm init --force-new-cluster` on c-manager-2" in caught.value.hint
 
