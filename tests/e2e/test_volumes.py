@@ -67,7 +67,7 @@ def test_deploy_makes_mounts_and_places_the_volume(cli, deployed) -> None:
     counts = [call(url_of(deployed) + "hit", "POST")["count"] for _ in range(3)]
     assert counts == [1, 2, 3]
     short = row["node"].removeprefix(f"{CLUSTER}-")
-    found = on_node(cli, short, f"cat /var/lib/cloudhp/volumes/{LOGICAL}/data/count; "
+    found = on_node(cli, short, f"cat /var/lib/cloudhp/volumes/{LOGICAL}/data/count; echo; "
                     f"findmnt -n -o FSTYPE /var/lib/cloudhp/volumes/{LOGICAL}")  # fmt: skip
     assert found.split() == ["3", "ext4"]
 
