@@ -42,16 +42,6 @@ def _cidr() -> str:
     return f"10.77.{next(_third)}.0/24"
 
 
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine: {exc}")
-    return client
-
-
 @pytest.fixture
 def net(conn: Connection, engine: docker.DockerClient) -> Iterator[tuple]:
     """A network with one subnet; everything on it is removed afterwards."""

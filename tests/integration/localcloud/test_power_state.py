@@ -78,16 +78,6 @@ def _state(conn: Connection, server: Any) -> tuple[str, str, int, str | None]:
 
 
 @pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
 def pair(conn: Connection, engine: docker.DockerClient) -> Iterator[Pair]:
     """Two ACTIVE servers reachable by SSH; a formatted volume holding DATA on `one`."""
     nodes.node_image()
