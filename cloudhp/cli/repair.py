@@ -57,17 +57,18 @@ def repair(
 
     def text() -> None:
         found = report.found
-        verb = "would replace" if dry_run else "replaced"
-        for fix in found.health.repairs:
-            what = verb if fix.replace else ("would remove" if dry_run else "removed")
-            target = fix.name if fix.replace else f"the stale Swarm entries of {fix.name}"
-            click.echo(f"{what} {target} ({fix.role}): {fix.reason}")
+        for fix in report.repairs:
+            if fix["replace"]:
+                what = f"{'would replace' if dry_run else 'replaced'} {fix['name']}"
+            else:
+                what = f"{'would remove' if dry_run else 'removed'} stale entries of {fix['name']}"
+            click.echo(f"{what} ({fix['role']}): {fix['reason']}")
         for name in found.health.watching:
             click.echo(f"watching {name}: Down for less than {down_after:.0f}s")
         click.echo(f"quorum before: {found.quorum}")
         if report.after is not None:
             click.echo(f"quorum after: {report.after.quorum}; every node Ready")
-        if not found.health.repairs:
+        if not dry_run and not report.changed:
             click.echo(f"cluster {files.name}: no changes (no node needs repair)")
 
     emit(output, data, text)

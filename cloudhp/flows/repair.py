@@ -3,10 +3,10 @@
 The replacing is init's: the spec init recorded is run again, and init's repair phase
 (`cloudhp.steps.replace`) first clears the lost nodes away, so that its servers, ssh and
 swarm phases create, pin, join and label them as they would any missing node, and its
-ingress phase puts the floating IP on the ingress node's new server. What repair adds
-around it: a look first (a dry run stops there, and a healthy cluster is not touched at
-all), the routes put back on a replaced ingress node, and a wait until every node is
-Ready and every manager reachable again.
+ingress phase puts the floating IP on the ingress node's new server; on a healthy
+cluster it changes nothing. What repair adds around it: a look first (a dry run stops
+there, and a lost quorum is refused before anything changes), the routes put back on a
+replaced ingress node, and a wait until every node is Ready and every manager reachable.
 """
 
 from __future__ import annotations
@@ -44,8 +44,15 @@ class RepairReport:
     routes_changed: bool = False
 
     @property
+    def repairs(self) -> list[dict[str, object]]:
+        """What was done (init's report), or for a dry run what would be."""
+        if self.init is None:
+            return [fix.to_dict() for fix in self.found.health.repairs] if self.dry_run else []
+        return self.init.repaired
+
+    @property
     def changed(self) -> bool:
-        return self.init is not None and self.init.changed
+        return self.init is not None and (self.init.changed or self.routes_changed)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -98,7 +105,7 @@ def run_repair(
     dry_run: bool = False,
     timeout: float = 300.0,
 ) -> RepairReport:
-    """Look, and unless `dry_run` or nothing is lost, replace what is and verify.
+    """Look, and unless `dry_run`, replace what is lost (init) and verify.
 
     Raises:
         QuorumLost: no manager answers with a Swarm (or none has a leader); nothing
@@ -111,13 +118,13 @@ def run_repair(
     if found.lead is None:
         raise _no_swarm(ctx)
     report = RepairReport(ctx.spec.name, dry_run, down_after, found)
-    if dry_run or not found.health.repairs:
+    if dry_run:
         return report
+    # init even when nothing is lost now: a repair cut off after its replacement (before
+    # the floating IP moved, say) is completed by this one, which finds no lost node.
     report.init = run_init(ctx, engine, down_after)
-    ingress = {n.name for n in report.init.nodes if n.ingress}
-    if any(fix.name in ingress for fix in found.health.replaced):
-        with r.phase("routes") as ph, open_nodes(ctx.files) as nodes:
-            ph.changed = report.routes_changed = apply_cluster_routes(nodes)[0]
+    with r.phase("routes") as ph, open_nodes(ctx.files) as nodes:  # a new ingress node's
+        ph.changed = report.routes_changed = apply_cluster_routes(nodes)[0]
     with r.phase("verify"):
         report.after = wait_whole(ctx, down_after, timeout)
     return report
