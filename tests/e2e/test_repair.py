@@ -119,18 +119,8 @@ def test_a_killed_worker_is_replaced_with_its_labels(cli, cluster, cloud):
     assert done["quorum_before"] == done["quorum_after"] == "3/3 managers reachable"
     assert servers(cloud)["worker-1"].id != old
     assert_whole(cli)
-    labels = json.loads(
-        on_node(
-            cli,
-            "manager-1",
-            "docker",
-            "node",
-            "inspect",
-            "--format",
-            "{{json .Spec.Labels}}",
-            f"{CLUSTER}-worker-1",
-        )
-    )
+    inspect = ("docker", "node", "inspect", "--format", "{{json .Spec.Labels}}")
+    labels = json.loads(on_node(cli, "manager-1", *inspect, f"{CLUSTER}-worker-1"))
     assert labels == {
         "cloudhp.ingress": "false", "cloudhp.role": "worker", "cloudhp.volume.test": "true"
     }  # fmt: skip
