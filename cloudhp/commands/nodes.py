@@ -14,11 +14,14 @@ def inspect_nodes_command(node_ids: Sequence[str]) -> list[str]:
 
 
 def node_tasks_command(node_ids: Sequence[str]) -> list[str]:
-    """One line per task meant to run on the nodes, naming the node: what a drain empties."""
+    """A line per task meant to run on the nodes (task id, node): what a drain empties.
+
+    With several nodes, the 20.10 CLI repeats the tasks of earlier nodes for each later
+    one, so readers count distinct task ids."""
     return [
         "docker", "node", "ps",
         "--filter", "desired-state=running",
-        "--format", "{{.Node}}",
+        "--format", "{{.ID}} {{.Node}}",
         *node_ids,
     ]  # fmt: skip
 

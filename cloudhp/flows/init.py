@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import docker
 
 from cloudhp.cloud.calls import cloud_call
+from cloudhp.commands.registry import PORT as REGISTRY_PORT
 from cloudhp.context import ClusterContext
 from cloudhp.expiry import format_time
 from cloudhp.flows.scale_nodes import scale_in
@@ -21,7 +22,7 @@ from cloudhp.remote.hostkeys import KnownHosts, ServerAddress, pin_from_consoles
 from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner, wait_for_ssh
 from cloudhp.state import set_current
-from cloudhp.steps import golden, ingress, preflight, replace, secgroups, swarm
+from cloudhp.steps import golden, ingress, preflight, registry, replace, secgroups, swarm
 from cloudhp.steps.appcred import ensure_app_credential
 from cloudhp.steps.health import DEFAULT_DOWN_AFTER
 from cloudhp.steps.keypair import ensure_cloud_keypair
@@ -130,6 +131,11 @@ def run_init(
         ph.changed = bool(report.removed)
     nodes, runners, lead = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
+    if (registry.registry_dir(ctx.workdir) / "ca.crt").exists():
+        # A deploy made the cluster's registry: nodes added since must trust it too.
+        with r.phase("registry trust") as ph:
+            address = f"{lead.host}:{REGISTRY_PORT}"
+            ph.changed = registry.trust_on_nodes(list(runners.values()), ctx.workdir, address)
     with r.phase("networks") as ph:
         made = [swarm.ensure_overlay(lead, o.name, o.encrypted) for o in spec.overlay_networks]
         ph.changed = any(made)

@@ -5,9 +5,10 @@ Scaling out needs nothing here: init's servers and swarm phases create and join 
 is missing. Scaling in reads first and acts only when every check passed: which nodes
 go (`cloudhp.steps.scale_plan`), whether the rest can hold the services' memory
 reservations (`cloudhp.steps.capacity`), and whether each manager demotion keeps the
-Raft majority (`cloudhp.steps.quorum`). Then managers are demoted one at a time, and
-each leaving node is drained, leaves the Swarm, and its server is deleted, the record
-updated after each so that `status`, `ssh` and `deploy` never see a node that is gone.
+Raft majority (`cloudhp.steps.quorum`). Then managers are demoted one at a time, the
+leaving nodes are drained together (the capacity check counted them all gone), each
+leaves the Swarm, the record forgets them (so `status`, `ssh` and `deploy` never pick a
+node that is going) and their servers are deleted.
 When the spec asks for no fewer nodes, nothing is read over SSH at all.
 """
 
@@ -15,19 +16,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, replace
 
 from openstack.compute.v2.server import Server
 
 from cloudhp.cloud.calls import cloud_call
 from cloudhp.context import ClusterContext
+from cloudhp.errors import ConflictError
 from cloudhp.naming import resource_name
+from cloudhp.remote.parallel import in_parallel
 from cloudhp.remote.ssh import SSHRunner
-from cloudhp.steps.capacity import capacity_after, read_reservations, refuse_unless_fits
+from cloudhp.steps.capacity import MIB, capacity_after, read_reservations, refuse_unless_fits
 from cloudhp.steps.drain import drain, leave_and_forget
-from cloudhp.steps.quorum import demote, demotion_plan
-from cloudhp.steps.scale_plan import Candidate, plan_removal
+from cloudhp.steps.quorum import Demotion, check_demotion, demote, demotion_plan
+from cloudhp.steps.scale_plan import Candidate, Removal, plan_removal
 from cloudhp.steps.servers import Node, cluster_servers, fixed_ip, floating_ip
-from cloudhp.steps.swarm_nodes import running_tasks, swarm_nodes
+from cloudhp.steps.swarm_nodes import SwarmNode, running_tasks, swarm_nodes
 
 DELETE_TIMEOUT = 300.0
 
@@ -80,6 +84,31 @@ def scale_in(ctx: ClusterContext, connect: Connect, timeout: float = 300.0) -> l
     first = min((n for n in nodes if n.role == "manager"), key=lambda n: n.index)
     lead = runners[first.name]
     in_swarm = swarm_nodes(lead)
+    try:
+        removal, plan = _checked_plan(ctx, lead, nodes, first, in_swarm)
+    except ConflictError:
+        # Refused before any change: the recorded spec stays the cluster's real one.
+        as_is = replace(spec, managers=have["manager"], workers=have["worker"])
+        ctx.files.update_record(spec=asdict(as_is))
+        raise
+    for step in plan:
+        ctx.reporter.step(
+            f"demoting {step.node}: managers {step.managers_before} -> {step.managers_after}"
+            + (f" (toward {step.toward})" if step.toward != step.managers_after else "")
+        )
+        demote(lead, step)
+    _remove(ctx, lead, runners, [servers[name] for name in removal.nodes], timeout)
+    return list(removal.nodes)
+
+
+def _checked_plan(
+    ctx: ClusterContext,
+    lead: SSHRunner,
+    nodes: list[Node],
+    first: Node,
+    in_swarm: dict[str, SwarmNode],
+) -> tuple[Removal, list[Demotion]]:
+    """Which nodes go and the demotions, once every check passed; changes nothing."""
     tasks = running_tasks(lead, [n.id for n in in_swarm.values()])
     labelled = {h for h, sn in in_swarm.items() if sn.labels.get("cloudhp.ingress") == "true"}
     candidates = [
@@ -94,7 +123,7 @@ def scale_in(ctx: ClusterContext, connect: Connect, timeout: float = 300.0) -> l
         )
         for n in nodes
     ]
-    removal = plan_removal(candidates, spec.managers, spec.workers)
+    removal = plan_removal(candidates, ctx.spec.managers, ctx.spec.workers)
     remaining = {
         host: sn.memory_bytes
         for host, sn in in_swarm.items()
@@ -102,37 +131,45 @@ def scale_in(ctx: ClusterContext, connect: Connect, timeout: float = 300.0) -> l
     }
     capacity = capacity_after(read_reservations(lead), remaining)
     refuse_unless_fits(capacity, removal.nodes, remaining)
+    managers = [sn for sn in in_swarm.values() if sn.role == "manager"]
+    demoting = [n for n in removal.managers if n in {sn.hostname for sn in managers}]
+    plan = demotion_plan(demoting, len(managers))
+    if plan:
+        check_demotion(list(in_swarm.values()), plan[0])
     ctx.reporter.step(
-        f"removing {', '.join(removal.nodes)}: {capacity.available_bytes // 2**20} MiB left "
-        f"for {capacity.needed_bytes // 2**20} MiB of reservations"
+        f"removing {', '.join(removal.nodes)}: {capacity.available_bytes // MIB} MiB left "
+        f"for {capacity.needed_bytes // MIB} MiB of reservations"
     )
-    managing = [m for m in removal.managers if m in in_swarm and in_swarm[m].role == "manager"]
-    count = sum(1 for sn in in_swarm.values() if sn.role == "manager")
-    for step in demotion_plan(managing, count):
-        ctx.reporter.step(
-            f"demoting {step.node}: managers {step.managers_before} -> {step.managers_after}"
-            + (f" (toward {step.toward})" if step.toward != step.managers_after else "")
-        )
-        demote(lead, step)
-    for name in removal.nodes:
-        _remove(ctx, lead, runners.get(name), servers[name], timeout)
-    return list(removal.nodes)
+    return removal, plan
 
 
 def _remove(
-    ctx: ClusterContext, lead: SSHRunner, on_node: SSHRunner | None, server: Server, timeout: float
+    ctx: ClusterContext,
+    lead: SSHRunner,
+    runners: dict[str, SSHRunner],
+    gone: list[Server],
+    timeout: float,
 ) -> None:
+    """Drain the nodes, let each leave, forget them in the record, delete their servers."""
     say = ctx.reporter.step
-    found = swarm_nodes(lead).get(server.name)
-    if found is not None:
-        drain(lead, found, timeout, say)
-        leave_and_forget(lead, found, on_node, say)
-    if on_node is not None:
-        on_node.close()
-    say(f"deleting server {server.name}")
-    with cloud_call(f"deleting server {server.name}"):
-        ctx.conn.compute.delete_server(server)
-        ctx.conn.compute.wait_for_delete(server, wait=DELETE_TIMEOUT)
+    in_swarm = swarm_nodes(lead)
+    leaving = [in_swarm[s.name] for s in gone if s.name in in_swarm]
+    drain(lead, leaving, timeout, say)
+    for node in leaving:
+        leave_and_forget(lead, node, runners.get(node.hostname), say)
+    for server in gone:
+        if server.name in runners:
+            runners[server.name].close()
+    names = {s.name for s in gone}
     record = ctx.files.read_record()
-    kept = [n for n in record.get("nodes") or [] if n.get("name") != server.name]
-    ctx.files.update_record(nodes=kept)
+    ctx.files.update_record(
+        nodes=[n for n in record.get("nodes") or [] if n.get("name") not in names]
+    )
+
+    def delete(server: Server) -> None:
+        with cloud_call(f"deleting server {server.name}"):
+            ctx.conn.compute.delete_server(server)
+            ctx.conn.compute.wait_for_delete(server, wait=DELETE_TIMEOUT)
+
+    say(f"deleting servers {', '.join(sorted(names))}")
+    in_parallel(delete, gone)

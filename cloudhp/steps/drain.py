@@ -10,7 +10,7 @@ half-way is completed by the next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cloudhp.commands.nodes import drain_command, leave_command, remove_node_command
 from cloudhp.errors import CloudhpError, WaitTimeout
@@ -26,22 +26,27 @@ def all_service_names(lead: Runner) -> list[str]:
     return sorted(lead.run(["docker", "service", "ls", "--format", "{{.Name}}"]).stdout.split())
 
 
-def drain(lead: Runner, node: SwarmNode, timeout: float, say: Callable[[str], None]) -> None:
-    """Drain `node` and wait until its tasks run elsewhere and every service converged.
+def drain(
+    lead: Runner, nodes: Sequence[SwarmNode], timeout: float, say: Callable[[str], None]
+) -> None:
+    """Drain `nodes` together (the capacity check counted them all gone) and wait until
+    their tasks run elsewhere and every service converged.
 
     Raises:
         DeployFailed: a service did not get all its replicas back within `timeout`
-            (the node stays drained; nothing is removed).
+            (the nodes stay drained; nothing is removed).
     """
-    if node.availability != "drain":
-        say(f"draining {node.hostname}")
-        lead.run(drain_command(node.id))
+    for node in nodes:
+        if node.availability != "drain":
+            say(f"draining {node.hostname}")
+            lead.run(drain_command(node.id))
+    names = [n.hostname for n in nodes]
     poll(
-        lambda: running_tasks(lead, [node.id]),
-        lambda tasks: tasks[node.hostname] == 0,
+        lambda: running_tasks(lead, [n.id for n in nodes]),
+        lambda tasks: not any(tasks[name] for name in names),
         timeout=timeout,
         interval=1.0,
-        what=f"the tasks of {node.hostname} stopping",
+        what=f"the tasks of {', '.join(names)} stopping",
     )
     wait_converged(lead, all_service_names(lead), timeout=timeout)
 

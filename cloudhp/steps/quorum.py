@@ -72,25 +72,34 @@ def describe_managers(nodes: Sequence[SwarmNode]) -> str:
     )
 
 
-def demote(lead: Runner, step: Demotion, timeout: float = DEMOTE_TIMEOUT) -> None:
-    """Demote `step.node` once Raft allows it, and wait until the managers left have a
-    leader and are all reachable.
+def check_demotion(nodes: Sequence[SwarmNode], step: Demotion) -> None:
+    """Checked before the first demotion (so a refusal changes nothing) and before each.
 
     Raises:
-        QuorumAtRisk: before demoting, when the managers (as the lead sees them) are not
-            the plan's count or the demotion would leave no reachable majority.
-        WaitTimeout: the Swarm did not settle on the new managers within `timeout`.
+        QuorumAtRisk: the managers (as the lead sees them) are not the plan's count, or
+            demoting now would leave no reachable majority.
     """
-    nodes = swarm_nodes(lead)
-    reachable, managers = manager_counts(list(nodes.values()))
+    reachable, managers = manager_counts(nodes)
     if managers != step.managers_before or not safe_to_demote(reachable, managers):
         raise QuorumAtRisk(
             f"not demoting {step.node}: {reachable} of {managers} managers are reachable "
-            f"({describe_managers(list(nodes.values()))}), and the plan expected "
+            f"({describe_managers(nodes)}), and the plan expected "
             f"{step.managers_before} reachable managers; a demotion now could leave the "
             "Swarm without a Raft majority",
             hint="bring the unreachable managers back (`cloudhp repair`), then scale again",
         )
+
+
+def demote(lead: Runner, step: Demotion, timeout: float = DEMOTE_TIMEOUT) -> None:
+    """Demote `step.node` once Raft allows it (`check_demotion`), and wait until the
+    managers left have a leader and are all reachable.
+
+    Raises:
+        QuorumAtRisk: from `check_demotion`, before anything is done.
+        WaitTimeout: the Swarm did not settle on the new managers within `timeout`.
+    """
+    nodes = swarm_nodes(lead)
+    check_demotion(list(nodes.values()), step)
     target = nodes[step.node]
     if target.role == "manager":
         lead.run(demote_command(target.id))

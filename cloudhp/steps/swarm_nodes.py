@@ -69,4 +69,10 @@ def running_tasks(lead: Runner, node_ids: Sequence[str]) -> Counter[str]:
     if not node_ids:
         return Counter()
     out = lead.run(node_tasks_command(node_ids)).stdout
-    return Counter(line.strip().split(".")[0] for line in out.splitlines() if line.strip())
+    return count_tasks(out)
+
+
+def count_tasks(out: str) -> Counter[str]:
+    """Distinct tasks per short hostname in `node_tasks_command`'s output."""
+    tasks = {tuple(line.split()[:2]) for line in out.splitlines() if len(line.split()) >= 2}
+    return Counter(node.split(".")[0] for _, node in tasks)

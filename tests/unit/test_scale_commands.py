@@ -22,7 +22,7 @@ def test_node_commands():
 def test_tasks_meant_to_run_name_their_node():
     assert node_tasks_command(["a", "b"]) == [
         "docker", "node", "ps", "--filter", "desired-state=running",
-        "--format", "{{.Node}}", "a", "b",
+        "--format", "{{.ID}} {{.Node}}", "a", "b",
     ]  # fmt: skip
 
 

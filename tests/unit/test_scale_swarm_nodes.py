@@ -1,6 +1,6 @@
 """`docker node inspect` as scaling in reads it (shape from Docker Engine 20.10)."""
 
-from cloudhp.steps.swarm_nodes import SwarmNode, parse_node
+from cloudhp.steps.swarm_nodes import SwarmNode, count_tasks, parse_node
 
 MANAGER = {
     "ID": "k8d2nnqwyf0nt0ue5uffsn2dz",
@@ -49,3 +49,13 @@ def test_a_drained_worker_that_is_down_offers_no_room():
         "scl-worker-2", "worker", "", False,
     )  # fmt: skip
     assert not node.schedulable and not node.reachable_manager
+
+
+def test_tasks_the_cli_repeats_for_later_nodes_count_once():
+    out = (
+        "t1 scl-manager-1\n"
+        "t1 scl-manager-1\nt2 scl-worker-1\n"
+        "t1 scl-manager-1\nt2 scl-worker-1\nt3 scl-worker-1\nt4 scl-worker-2.novalocal\n"
+    )
+    assert count_tasks(out) == {"scl-manager-1": 1, "scl-worker-1": 2, "scl-worker-2": 1}
+    assert count_tasks("") == {}

@@ -1,0 +1,152 @@
+"""`cloudhp scale-nodes` (and `init` with smaller counts) on one localcloud cluster of
+1 manager + 1 worker: a worker and two managers added, then removed again (managers
+3 -> 1 one demotion at a time) under steady traffic through the ingress, with no failed
+request and the Raft majority watched throughout; and a scale-in that would strand the
+services' memory reservations refused with nothing changed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.load import Load, get
+
+pytestmark = pytest.mark.docker
+
+CLUSTER = "scl"
+API = Path(__file__).resolve().parents[2] / "examples" / "shop" / "api.yaml"
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cluster(cli):
+    doc = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "1")
+    yield doc
+    cli.run("teardown", "--name", CLUSTER, "--yes", timeout=600)
+
+
+@pytest.fixture(scope="module")
+def web(cli, cluster, images) -> str:
+    """A routed service of two replicas (one on each node); returns its URL."""
+    created = cli.json(
+        "service", "create", "web", "--project", CLUSTER, "--definition", str(API),
+        "--container-tag", images["sampleapp"].tag, "--name", CLUSTER,
+    )  # fmt: skip
+    return created["services"][0]["url"]
+
+
+def on_lead(cli, *argv: str) -> str:
+    result = cli.run("ssh", "--name", CLUSTER, "manager-1", "--", *argv, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def node_ls(cli) -> list[dict]:
+    out = on_lead(cli, "docker", "node", "ls", "--format", "'{{json .}}'")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def servers(cli) -> list[str]:
+    return sorted(n["name"] for n in cli.json("status", "--name", CLUSTER)["nodes"])
+
+
+def tasks_on(cli, hostname: str) -> list[str]:
+    out = on_lead(
+        cli, "docker", "node", "ps", "--filter", "desired-state=running",
+        "--format", "'{{.Name}}'", hostname,
+    )  # fmt: skip
+    return out.split()
+
+
+class RaftWatch:
+    """`docker node ls` on the lead, over and over while a block runs: each sample is
+    the managers' ManagerStatus column."""
+
+    def __init__(self, cli) -> None:
+        self.cli = cli
+        self.samples: list[list[str]] = []
+        self.errors: list[str] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                rows = node_ls(self.cli)
+            except AssertionError as exc:
+                self.errors.append(str(exc))
+                continue
+            self.samples.append(sorted(r["ManagerStatus"] for r in rows if r["ManagerStatus"]))
+
+    def __enter__(self) -> RaftWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def test_nodes_added_then_removed_under_load_drop_no_request_and_keep_a_raft_majority(cli, web):
+    with Load(web) as load:
+        out = cli.json("scale-nodes", "--name", CLUSTER, "--workers", "2", "--managers", "3")
+        assert out["removed"] == []
+        assert [n["name"] for n in out["nodes"]] == [
+            f"{CLUSTER}-{node}" for node in
+            ("manager-1", "manager-2", "manager-3", "worker-1", "worker-2")
+        ]  # fmt: skip
+        assert sorted(r["ManagerStatus"] for r in node_ls(cli) if r["ManagerStatus"]) == [
+            "Leader", "Reachable", "Reachable",
+        ]  # fmt: skip
+        # Swarm spreads a service's new tasks onto the nodes with fewest of its tasks.
+        cli.json("scale", "--name", CLUSTER, f"{CLUSTER}-web=5")
+        assert any(t.startswith(f"{CLUSTER}_web.") for t in tasks_on(cli, f"{CLUSTER}-worker-2"))
+        with RaftWatch(cli) as watch:
+            back = cli.json("scale-nodes", "--name", CLUSTER, "--workers", "1", "--managers", "1")
+    assert sorted(back["removed"]) == [
+        f"{CLUSTER}-manager-2", f"{CLUSTER}-manager-3", f"{CLUSTER}-worker-2",
+    ]  # fmt: skip
+    assert load.failures == [], load.failures[:5]
+    assert len(load.answers) > 100
+    counts = [len(s) for s in watch.samples]
+    assert len(counts) > 3 and watch.errors == [], watch.errors
+    assert counts == sorted(counts, reverse=True) and counts[-1] == 1, watch.samples
+    for sample in watch.samples:  # one leader, every other manager reachable, always
+        assert sample.count("Leader") == 1 and set(sample) <= {"Leader", "Reachable"}, sample
+    assert servers(cli) == [f"{CLUSTER}-manager-1", f"{CLUSTER}-worker-1"]
+    rows = node_ls(cli)
+    assert sorted(r["Hostname"] for r in rows) == servers(cli)
+    assert {r["Status"] for r in rows} == {"Ready"}
+    assert [r["ManagerStatus"] for r in rows if r["ManagerStatus"]] == ["Leader"]
+    web_row = next(s for s in cli.json("services", "--name", CLUSTER)["services"]
+                   if s["name"] == f"{CLUSTER}-web")  # fmt: skip
+    assert (web_row["running"], web_row["desired"]) == (5, 5)
+    assert get(web)[0] == 200
+
+
+def test_a_scale_in_without_room_for_the_reservations_is_refused_and_changes_nothing(
+    cli, web, images
+):
+    inspect = on_lead(cli, "docker", "node", "inspect", f"{CLUSTER}-worker-1")
+    memory = json.loads(inspect)[0]["Description"]["Resources"]["MemoryBytes"]
+    reserve = str(int(memory * 0.6) // MIB)  # one task fits a node; two need both nodes
+    cli.json(
+        "service", "create", "big", "--project", CLUSTER, "--definition", str(API),
+        "--container-tag", images["sampleapp"].tag, "--memory-reservation", reserve,
+        "--memory-limit", reserve, "--name", CLUSTER,
+    )  # fmt: skip
+    before = (servers(cli), node_ls(cli))
+    refused = cli.run("init", "--cloud", "local", "--name", CLUSTER, "--workers", "0",
+                      "--output", "json")  # fmt: skip
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    doc = json.loads(refused.stdout)
+    assert doc["error"] == "CapacityShortfall"
+    assert f"removing {CLUSTER}-worker-1 would leave" in doc["message"]
+    assert f"{CLUSTER}_big 2 x {reserve} MiB" in doc["message"]
+    assert (servers(cli), node_ls(cli)) == before  # still Active: nothing was drained
+    record = json.loads((cli.home / "home" / "clusters" / CLUSTER / "cluster.json").read_text())
+    assert (record["spec"]["managers"], record["spec"]["workers"]) == (1, 1)
+    assert cli.json("rm", "--name", CLUSTER, f"{CLUSTER}-big")["removed"] == [f"{CLUSTER}-big"]
