@@ -63,12 +63,16 @@ BOOT_TIMEOUT = 300.0
 STOP_TIMEOUT = 10  # seconds before the engine kills a stopping node
 WORKERS = 4
 
+WAITERS = 64
+
 _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="localcloud-compute")
+# Waiting for a boot banner costs a log read every 0.3 s and no engine work: it must
+# not hold one of the few engine workers, or twenty servers boot in waves of four
+# while a hypervisor boots them side by side.
+_waiters = ThreadPoolExecutor(max_workers=WAITERS, thread_name_prefix="localcloud-boot-wait")
 
 
-def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    """Run `fn(*args)` in the shared pool; exceptions are logged, never lost."""
-
+def _logged(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     def run() -> Any:
         try:
             return fn(*args)
@@ -76,7 +80,16 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
             log.exception("localcloud background task %s failed", getattr(fn, "__name__", fn))
             raise
 
-    return _pool.submit(run)
+    return run
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run `fn(*args)` in the shared engine pool; exceptions are logged, never lost."""
+    return _pool.submit(_logged(fn, *args))
+
+
+def _wait_in_background(fn: Callable[..., Any], *args: Any) -> None:
+    _waiters.submit(_logged(fn, *args))
 
 
 def _deleting(store: Store, server_id: str) -> bool:
@@ -121,6 +134,10 @@ def boot(store: Store, server_id: str) -> None:
             return
         if not _firewalled(store, server_id, container):
             return
+    _wait_in_background(_finish_boot, store, server_id, container)
+
+
+def _finish_boot(store: Store, server_id: str, container: Container) -> None:
     try:
         wait_for_boot(container, timeout=BOOT_TIMEOUT)
     except Exception as exc:
@@ -226,7 +243,7 @@ def start(store: Store, server_id: str) -> None:
         container.start()
         if not _firewalled(store, server_id, container):
             return
-    _wait_for_banner(store, server_id, container, since)
+    _wait_in_background(_wait_for_banner, store, server_id, container, since)
 
 
 def reboot(store: Store, server_id: str) -> None:
@@ -239,7 +256,7 @@ def reboot(store: Store, server_id: str) -> None:
         container.restart(timeout=STOP_TIMEOUT)
         if not _firewalled(store, server_id, container):
             return
-    _wait_for_banner(store, server_id, container, since)
+    _wait_in_background(_wait_for_banner, store, server_id, container, since)
 
 
 def _now_ts() -> int:
@@ -339,7 +356,7 @@ def reconcile(store: Store) -> None:
         if container.status == "running":
             running.append(server_id)
             if record.get("status") == "BUILD" or record.get("task_state"):
-                submit(_wait_for_banner, store, server_id, container, 0)
+                _wait_in_background(_wait_for_banner, store, server_id, container, 0)
             elif record.get("status") != "ACTIVE":
                 set_server(store, server_id, **ACTIVE)
         elif record.get("status") != "ERROR":
