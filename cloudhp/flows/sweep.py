@@ -18,6 +18,7 @@ from typing import Any
 from cloudhp.expiry import cluster_expiries, due, format_time
 from cloudhp.flows.teardown import teardown
 from cloudhp.progress import Reporter
+from cloudhp.steps.appcred import own_cluster
 from cloudhp.steps.inventory import project_tag_sets, servers_by_image
 
 
@@ -38,6 +39,11 @@ class SweepReport:
         }
 
 
+def own_last(clusters: list[str], own: str | None) -> list[str]:
+    """`clusters` with `own` (the cluster whose credential runs the sweep) moved last."""
+    return [c for c in clusters if c != own] + [c for c in clusters if c == own]
+
+
 def sweep(
     conn: Any,
     reporter: Reporter,
@@ -51,7 +57,7 @@ def sweep(
     with reporter.phase("sweep") as ph:
         expiries = cluster_expiries(project_tag_sets(conn))
         with_servers = {c for s in servers_by_image(conn) for c in s.clusters}
-        for cluster in due(expiries, moment):
+        for cluster in own_last(due(expiries, moment), own_cluster(conn)):
             expired = expiries[cluster]
             assert expired is not None  # `due` lists only clusters with an expiry
             reporter.step(f"cluster {cluster} expired at {format_time(expired)}")

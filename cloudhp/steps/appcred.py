@@ -82,6 +82,22 @@ def uses_application_credential(conn: Any) -> bool:
     return str(conn.config.config.get("auth_type", "")).endswith("applicationcredential")
 
 
+def own_cluster(conn: Any) -> str | None:
+    """The cluster whose credential `conn` authenticates with, or None.
+
+    A sweep run on one cluster's credential must tear that cluster down last: its
+    teardown deletes the credential, and every call after it would be refused.
+    """
+    if not uses_application_credential(conn):
+        return None
+    own_id = conn.config.auth.get("application_credential_id")
+    with cloud_call("looking up this run's application credential"):
+        found = conn.identity.application_credentials(user=conn.current_user_id)
+        name = next((str(c.name) for c in found if c.id == own_id), "")
+    prefix = credential_name("")
+    return name[len(prefix) :] if name.startswith(prefix) else None
+
+
 def ensure_app_credential(
     conn: Any,
     cluster: str,

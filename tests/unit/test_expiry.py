@@ -65,3 +65,11 @@ def test_init_with_a_bad_ttl_is_refused_before_connecting() -> None:
     result = CliRunner().invoke(main, ["init", "--ttl", "8 hours", "--output", "json"])
     assert result.exit_code == 2
     assert json.loads(result.output)["message"] == "--ttl '8 hours' is not a duration"
+
+
+def test_a_sweep_tears_down_its_own_credentials_cluster_last() -> None:
+    from cloudhp.flows.sweep import own_last
+
+    assert own_last(["a", "b", "c"], "a") == ["b", "c", "a"]
+    assert own_last(["a", "b"], None) == ["a", "b"]
+    assert own_last(["a", "b"], "z") == ["a", "b"]

@@ -201,3 +201,24 @@ def test_the_volume_controllers_moves_pass(make_ctx: MakeCtx, conn: Connection) 
     moved = limited.block_storage.get_volume(volume.id)
     assert moved.status == "in-use" and moved.metadata["cloudhp-move"] == "detach:w1:w2"
     assert [a["server_id"] for a in moved.attachments] == [healthy.id]
+
+
+def test_a_sweep_on_one_due_clusters_credential_tears_that_cluster_down_last(
+    make_ctx: MakeCtx, conn: Connection
+) -> None:
+    """The credential's own teardown deletes it: any cluster after it would be refused."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    due = []
+    for _ in range(2):
+        ctx = ready(make_ctx)
+        ctx.expires_at = now - datetime.timedelta(minutes=1)
+        ensure_security_groups(ctx)
+        due.append(ctx)
+    first = min(due, key=lambda c: c.spec.name)  # swept first by name, without the rule
+    limited = unattended(conn, first)
+
+    report = sweep(limited, RecordingReporter(), now)
+    assert list(report.torn_down)[-1] == first.spec.name
+    assert {c.spec.name for c in due} <= set(report.torn_down)
+    tags = [g.tags for g in conn.network.security_groups(project_id=conn.current_project_id)]
+    assert not any(cluster_tag(c.spec.name) in t for c in due for t in tags)
