@@ -243,7 +243,16 @@ def scale(assignments: tuple[str, ...], cluster: str | None, no_wait: bool, outp
     files = files_of(cluster)
     with locked(files, "cloudhp scale", no_wait), open_nodes(files) as nodes:
         lead = nodes.runner(nodes.lead)
-        targets = {find_service(lead, n).swarm_name: c for n, c in wanted.items()}
+        found = {n: find_service(lead, n) for n in wanted}
+        for name, service in found.items():
+            if service.volumes and wanted[name] > 1:
+                raise UsageError(
+                    f"{name} writes to Cinder volume {service.volumes[0]}, which one task "
+                    f"mounts at a time: it cannot run {wanted[name]} replicas",
+                    hint=f"`cloudhp scale {name}=1` (or 0); put shared state in a service "
+                    "of its own",
+                )
+        targets = {s.swarm_name: wanted[n] for n, s in found.items()}
         lead.run(
             ["docker", "service", "scale", "--detach", *[f"{n}={c}" for n, c in targets.items()]]
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudhp.commands.haproxy import Route
+from cloudhp.commands.volumes import LABEL_PREFIX
 from cloudhp.errors import DeployFailed, NotFoundError, WaitTimeout
 from cloudhp.polling import poll
 from cloudhp.remote.runner import Runner
@@ -34,6 +35,7 @@ class Running:
     update_started: str  # when the last update began ("" when there was none)
     memory_reservation_mb: int | None
     memory_limit_mb: int | None
+    volumes: tuple[str, ...] = ()  # the Cinder volumes (logical names) its task is bound to
 
     @property
     def public_name(self) -> str:
@@ -64,6 +66,16 @@ def _mib(value: Any) -> int | None:
     return int(value) // (1024 * 1024) if value else None
 
 
+def _bound_volumes(task: dict[str, Any]) -> tuple[str, ...]:
+    constraints = ((task.get("Placement") or {}).get("Constraints")) or []
+    prefix, suffix = "node.labels." + LABEL_PREFIX, "==true"
+    return tuple(
+        c[len(prefix) : -len(suffix)]
+        for c in constraints
+        if c.startswith(prefix) and c.endswith(suffix)
+    )
+
+
 def parse_service(doc: dict[str, Any]) -> Running:
     spec = doc.get("Spec") or {}
     task = spec.get("TaskTemplate") or {}
@@ -80,6 +92,7 @@ def parse_service(doc: dict[str, Any]) -> Running:
         update_started=str(update.get("StartedAt", "")),
         memory_reservation_mb=_mib((resources.get("Reservations") or {}).get("MemoryBytes")),
         memory_limit_mb=_mib((resources.get("Limits") or {}).get("MemoryBytes")),
+        volumes=_bound_volumes(task),
     )
 
 

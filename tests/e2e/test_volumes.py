@@ -83,6 +83,14 @@ def test_a_task_where_the_volume_is_not_mounted_cannot_start(cli, deployed) -> N
     assert out.strip() == "1"
 
 
+def test_scaling_a_service_with_a_volume_past_one_task_is_refused(cli, deployed) -> None:
+    refused = cli.run("scale", "counter-web=2")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert LOGICAL in refused.stderr and "cannot run 2 replicas" in refused.stderr
+    (row,) = [s for s in cli.json("services")["services"] if s["name"] == "counter-web"]
+    assert (row["running"], row["desired"]) == (1, 1)
+
+
 def test_move_to_the_other_worker_keeps_the_data(cli, deployed) -> None:
     (before,) = volume_rows(cli)
     other = next(

@@ -133,3 +133,24 @@ def test_a_new_service_that_never_runs_fails_when_the_time_is_up(
     message = caught.value.message
     assert message.startswith("services did not converge within 300s: shop_web")
     assert "shop_web: 0/2 tasks running" in message and "Traceback: boom" in message
+
+
+def test_a_service_placed_on_a_volume_s_node_names_the_volume() -> None:
+    from cloudhp.steps.services import parse_service
+
+    doc = {
+        "Spec": {
+            "Name": "counter_web",
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {
+                "Placement": {
+                    "Constraints": [
+                        "node.role==worker",
+                        "node.labels.cloudhp.volume.counter_data==true",
+                    ]
+                }
+            },
+        }
+    }
+    assert parse_service(doc).volumes == ("counter_data",)
+    assert parse_service({"Spec": {"Name": "plain"}}).volumes == ()
