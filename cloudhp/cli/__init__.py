@@ -57,6 +57,7 @@ def _register() -> None:
     from cloudhp.cli.schedule import schedule
     from cloudhp.cli.sweep import sweep
     from cloudhp.cli.volumes import volume, volumes
+    from cloudhp.cli.watch import confirm_fence, watch
 
     main.add_command(images)
     main.add_command(demo)
@@ -71,6 +72,8 @@ def _register() -> None:
         main.add_command(command)
     main.add_command(volumes)
     main.add_command(volume)
+    volume.add_command(confirm_fence)
+    main.add_command(watch)
 
 
 _register()
