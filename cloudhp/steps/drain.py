@@ -17,7 +17,7 @@ from cloudhp.errors import CloudhpError, WaitTimeout
 from cloudhp.polling import poll, poll_until
 from cloudhp.remote.runner import Runner
 from cloudhp.steps.services import wait_converged
-from cloudhp.steps.swarm_nodes import SwarmNode, running_tasks, swarm_nodes
+from cloudhp.steps.swarm_nodes import SwarmNode, running_tasks, swarm_nodes, update_node
 
 LEAVE_TIMEOUT = 60.0
 
@@ -39,7 +39,7 @@ def drain(
     for node in nodes:
         if node.availability != "drain":
             say(f"draining {node.hostname}")
-            lead.run(drain_command(node.id))
+            update_node(lead, drain_command(node.id))
     names = [n.hostname for n in nodes]
     poll(
         lambda: running_tasks(lead, [n.id for n in nodes]),

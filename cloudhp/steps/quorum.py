@@ -18,7 +18,7 @@ from cloudhp.commands.nodes import demote_command
 from cloudhp.errors import ConflictError, WaitTimeout
 from cloudhp.polling import poll
 from cloudhp.remote.runner import Runner
-from cloudhp.steps.swarm_nodes import SwarmNode, swarm_nodes
+from cloudhp.steps.swarm_nodes import SwarmNode, swarm_nodes, update_node
 
 DEMOTE_TIMEOUT = 120.0
 
@@ -102,7 +102,7 @@ def demote(lead: Runner, step: Demotion, timeout: float = DEMOTE_TIMEOUT) -> Non
     check_demotion(list(nodes.values()), step)
     target = nodes[step.node]
     if target.role == "manager":
-        lead.run(demote_command(target.id))
+        update_node(lead, demote_command(target.id))
 
     def settled(now: dict[str, SwarmNode]) -> bool:
         left = [n for n in now.values() if n.role == "manager"]

@@ -9,13 +9,18 @@ each node.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloudhp.commands.nodes import inspect_nodes_command, node_tasks_command
+from cloudhp.errors import RemoteCommandError
 from cloudhp.remote.runner import Runner
+
+OUT_OF_SEQUENCE = "update out of sequence"
+UPDATE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,23 @@ def count_tasks(out: str) -> Counter[str]:
     """Distinct tasks per short hostname in `node_tasks_command`'s output."""
     tasks = {tuple(line.split()[:2]) for line in out.splitlines() if len(line.split()) >= 2}
     return Counter(node.split(".")[0] for _, node in tasks)
+
+
+def update_node(lead: Runner, argv: list[str], attempts: int = UPDATE_ATTEMPTS) -> None:
+    """Run a `docker node update|demote`, again when it lost a race.
+
+    The CLI reads the node's spec version and writes it back; the Swarm changing the
+    node meanwhile (its own reconciliation right after a demotion, a label written by
+    another command) makes the write "update out of sequence", which a fresh read fixes.
+
+    Raises:
+        RemoteCommandError: any other failure, or still out of sequence after `attempts`.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            lead.run(argv)
+            return
+        except RemoteCommandError as exc:
+            if OUT_OF_SEQUENCE not in exc.output or attempt == attempts:
+                raise
+            time.sleep(1.0)
