@@ -1,7 +1,7 @@
 """Steady traffic through the ingress while a block runs: what a visitor sees.
 
-Shared by end-to-end modules that change the cluster under load (scaling nodes in and
-out); each answer is the sample app's JSON, each failure a status or an error.
+Shared by end-to-end modules that change the cluster under load (deploys, scaling
+nodes in and out); each answer is the sample app's JSON, each failure a status or an error.
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ class Load:
         time.sleep(2)
         self._done.set()
         self._thread.join()
+
+    @property
+    def versions(self) -> set[str]:
+        """The app versions that answered (the sample and shop apps report theirs)."""
+        return {a["version"] for a in self.answers}
 
     @property
     def hostnames(self) -> set[str]:

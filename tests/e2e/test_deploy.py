@@ -12,7 +12,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,18 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.load import Load, get
+
 pytestmark = pytest.mark.docker
 
 CLUSTER = "dep"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 @pytest.fixture(scope="module")
@@ -54,48 +47,6 @@ def services_by_name(cli) -> dict[str, dict]:
 
 def web_url(shop) -> str:
     return next(s["url"] for s in shop[1]["services"] if s["name"] == "shop-web")
-
-
-class Load:
-    """Steady GETs on `url` from a thread while a block runs: what a visitor sees.
-
-    Bounded: at most `limit` requests, and it stops when the block ends.
-    """
-
-    def __init__(self, url: str, limit: int = 3000) -> None:
-        self.url = url
-        self.limit = limit
-        self.failures: list[str] = []
-        self.answers: list[dict] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        for _ in range(self.limit):
-            if self._done.is_set():
-                return
-            try:
-                status, body = get(self.url)
-                if status != 200:
-                    self.failures.append(f"{status} {body[:80]!r}")
-                else:
-                    self.answers.append(json.loads(body))
-            except OSError as exc:
-                self.failures.append(repr(exc))
-            time.sleep(0.02)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(2)
-        self._done.set()
-        self._thread.join()
-
-    @property
-    def versions(self) -> set[str]:
-        return {a["version"] for a in self.answers}
 
 
 def on_node(cli, node: str, script: str) -> str:

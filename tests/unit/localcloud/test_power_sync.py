@@ -70,7 +70,7 @@ class FakeContainer:
     name: str = "lc-server-x"
 
     def reload(self) -> None:
-        pass
+        """The fake's state is what the test set: nothing to read again."""
 
     def stop(self, timeout: int) -> None:
         self._act(f"stop {timeout}")
