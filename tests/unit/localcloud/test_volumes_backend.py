@@ -9,6 +9,7 @@ import pytest
 from cloudhp_localcloud import faults
 from cloudhp_localcloud.store import Store
 from cloudhp_localcloud.volume import backend as vb
+from cloudhp_localcloud.volume import loops as vl
 from cloudhp_localcloud.volume import quotas as vq
 
 
@@ -46,7 +47,7 @@ def test_attach_unknown_volume_is_404(store: Store) -> None:
 def test_loops_under_parses_losetup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     listing = f"/dev/loop1 {tmp_path}/volumes/a.img\n/dev/loop2 /elsewhere/b.img\n" \
               f"/dev/loop3 {tmp_path}/volumes/c.img (deleted)\n"  # fmt: skip
-    monkeypatch.setattr(vb, "_run", lambda *argv: listing)
+    monkeypatch.setattr(vl, "_run", lambda *argv: listing)
     assert vb.loops_under(tmp_path / "volumes") == ["/dev/loop1", "/dev/loop3"]
 
 
