@@ -37,6 +37,7 @@ from cloudhp.errors import ConflictError, UsageError
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
 from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
+from cloudhp.remote.ssh import UNREACHABLE
 from cloudhp.state import ClusterFiles
 from cloudhp.steps import services as swarm_services
 from cloudhp.steps import volumes as steps
@@ -173,7 +174,7 @@ class VolumeRow:
     name: str
     size_gb: int
     node: str | None
-    state: str  # mounted, attached, detached, moving, FENCE_PENDING
+    state: str  # mounted, attached, detached, moving, FENCE_PENDING, unreachable
     service: str | None
     id: str
     move: str
@@ -182,14 +183,27 @@ class VolumeRow:
         return asdict(self)
 
 
-def state_of(move: str, attached: bool, mounted: bool) -> str:
+def state_of(move: str, attached: bool, mounted: bool | None) -> str:
+    """`mounted` is None when the node holding the volume does not answer SSH: the list
+    is what an operator reads while a node is lost, so it shows that, not an error."""
     if move == FENCE_PENDING:
         return FENCE_PENDING
     if move:
         return "moving"
+    if mounted is None:
+        return "unreachable"
     if mounted:
         return "mounted"
     return "attached" if attached else "detached"
+
+
+def _mounted(nodes: ClusterNodes, node: RecordedNode | None, logical: str) -> bool | None:
+    if node is None:
+        return False
+    try:
+        return steps.is_mounted(nodes.runner(node), logical)
+    except UNREACHABLE:
+        return None
 
 
 def list_volumes(conn: Any, nodes: ClusterNodes) -> list[VolumeRow]:
@@ -199,7 +213,7 @@ def list_volumes(conn: Any, nodes: ClusterNodes) -> list[VolumeRow]:
         meta = steps.metadata(volume)
         logical = meta[cmd.META_VOLUME]
         node = _node_of(nodes, volume)
-        mounted = node is not None and steps.is_mounted(nodes.runner(node), logical)
+        mounted = _mounted(nodes, node, logical)
         users = steps.services_using(lead, logical)
         rows.append(
             VolumeRow(

@@ -221,6 +221,10 @@ _TRANSIENT = (
     OSError,
 )
 
+UNREACHABLE = (RemoteUnreachable, *_TRANSIENT)
+"""What a command on a node that is down or cut off raises: its connection may fail
+before any command runs (a raw socket or SSH error) or during one (RemoteUnreachable)."""
+
 
 def wait_for_ssh(runner: SSHRunner, timeout: float = 180.0) -> None:
     """Wait with exponential backoff until the node accepts our key and runs a command.

@@ -54,3 +54,5 @@ def test_states_shown_by_cloudhp_volumes() -> None:
     assert state_of("", attached=False, mounted=False) == "detached"
     assert state_of("attach:c-worker-1:c-worker-2", attached=False, mounted=False) == "moving"
     assert state_of("FENCE_PENDING", attached=True, mounted=False) == "FENCE_PENDING"
+    assert state_of("", attached=True, mounted=None) == "unreachable"
+    assert state_of("fence:c-worker-1:c-worker-2", attached=True, mounted=None) == "moving"
