@@ -41,7 +41,9 @@ def scale_nodes(
 ) -> None:
     """Add or remove nodes. A removed node is drained first and its tasks run elsewhere;
     refused (exit 4, nothing changed) when the nodes left cannot hold the services'
-    memory reservations. Managers go one at a time, keeping the Raft majority."""
+    memory reservations. Managers go one at a time, keeping the Raft majority. A
+    volume on a removed node is moved first, as `cloudhp volume move` does, to the
+    staying worker with the fewest tasks."""
     from cloudhp.clusterspec import build_spec
     from cloudhp.flows.init import run_init
     from cloudhp.images.engine import local_engine
@@ -79,6 +81,10 @@ def scale_nodes(
 
     def text() -> None:
         click.echo(f"cluster {spec.name}: {'changed' if report.changed else 'no changes'}")
+        for moved in report.moved_volumes:
+            click.echo(
+                f"  moved volume {moved['volume']}: {moved['from_node']} -> {moved['to_node']}"
+            )
         for name in report.removed:
             click.echo(f"  removed {name}")
         for n in report.nodes:

@@ -39,6 +39,7 @@ class InitReport:
     phases: list[dict[str, object]] = field(default_factory=list)
     repaired: list[dict[str, object]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    moved_volumes: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -55,6 +56,7 @@ class InitReport:
             "phases": self.phases,
             "repaired": self.repaired,
             "removed": self.removed,
+            "moved_volumes": self.moved_volumes,
         }
 
 
@@ -127,8 +129,9 @@ def run_init(
         report.repaired = [fix.to_dict() for fix in healed.health.repairs]
         ph.changed = bool(report.repaired)
     with r.phase("scale in") as ph:  # fewer nodes asked for: drain and remove the rest
-        report.removed = scale_in(ctx, lambda found: connect_nodes(ctx, found), drain_timeout)
-        ph.changed = bool(report.removed)
+        scaled = scale_in(ctx, lambda found: connect_nodes(ctx, found), drain_timeout)
+        report.removed, report.moved_volumes = scaled.removed, scaled.moved_volumes
+        ph.changed = bool(report.removed or report.moved_volumes)
     nodes, runners, lead = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
     if (registry.registry_dir(ctx.workdir) / "ca.crt").exists():

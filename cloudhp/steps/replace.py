@@ -7,6 +7,13 @@ first, each removal checked against the Raft majority) and delete the lost serve
 Creating a replacement, pinning its host keys, joining and labelling it are then init's
 ordinary work on a missing node. The `cloudhp.*` labels a dead node had wait in the
 cluster record until its replacement carries them, so an interrupted repair loses none.
+
+A lost node that still has a volume attached is not replaced: moving a volume off a
+lost node is the volume controller's work (`cloudhp watch`: fence through Nova, detach,
+attach, check, mount, each step recorded), and deleting the server would have Nova
+detach it with none of that. So nothing is changed, and the error names the command
+that moves the volume (`cloudhp.steps.attached_volumes.left_to_the_controller`); the
+dry run refuses the same.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from cloudhp.remote.hostkeys import KnownHosts
 from cloudhp.remote.runner import Runner
 from cloudhp.remote.ssh import SSHRunner
 from cloudhp.state import ClusterFiles
+from cloudhp.steps.attached_volumes import attached_to, left_to_the_controller, read_attached
 from cloudhp.steps.health import (
     Health,
     Quorum,
@@ -145,6 +153,12 @@ def heal(ctx: ClusterContext, down_after: float, *, dry_run: bool = False) -> In
         inspection = Inspection(health, lead, quorum, tuple(swarm))
         ids = [i for r in health.repairs for i in r.swarm_ids]
         order = removal_order(swarm, ids) if found and health.repairs else []
+        lost = {r.name: r.server_id for r in health.replaced if r.server_id}
+        if lost:
+            held = attached_to(read_attached(ctx.conn, ctx.spec.name), lost)
+            refusal = left_to_the_controller(held)
+            if refusal is not None:
+                raise refusal
         if dry_run or not health.repairs:  # a dry run refuses what the real run would
             return inspection
         ctx.files.update_record(

@@ -5,11 +5,17 @@ The lead manager (the lowest-numbered manager, which every command talks to) and
 ingress nodes (HAProxy holds the floating IP there, and only their servers carry the
 ingress security group) stay; among the rest, the nodes with the fewest running tasks
 go first, so the fewest tasks move. On a tie the highest-numbered node goes: the newest.
+
+A Cinder volume on a leaving node goes, before anything is drained, to a node that
+stays: the worker with the fewest tasks (counting the volumes sent there already), an
+ingress node or a manager only when no other node can take it. A scale-in that would
+strand a volume (no node that stays takes tasks, or the volume is mid-move) is refused
+before anything changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from cloudhp.errors import ConflictError
@@ -73,3 +79,60 @@ def plan_removal(candidates: Sequence[Candidate], managers: int, workers: int) -
         choose(candidates, "manager", have["manager"] - managers),
         choose(candidates, "worker", have["worker"] - workers),
     )
+
+
+@dataclass(frozen=True)
+class HeldVolume:
+    """A cluster volume and the node holding it (attached there, else recorded there)."""
+
+    logical: str
+    node: str
+    move: str = ""  # cloudhp-move: a move in progress, or FENCE_PENDING
+
+
+@dataclass(frozen=True)
+class VolumeMove:
+    volume: str
+    from_node: str
+    to_node: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"volume": self.volume, "from_node": self.from_node, "to_node": self.to_node}
+
+
+def plan_volume_moves(
+    held: Sequence[HeldVolume], leaving: Collection[str], staying: Sequence[Candidate]
+) -> tuple[VolumeMove, ...]:
+    """Where each volume on a leaving node goes; `staying` are the nodes that stay and
+    take tasks (Ready and Active).
+
+    Raises:
+        ConflictError: a volume on a leaving node is mid-move, or no node that stays can
+            take it: nothing may change until that is settled.
+    """
+    load = {c.name: c.tasks for c in staying}
+    moves = []
+    for volume in sorted(held, key=lambda v: v.logical):
+        if volume.node not in leaving:
+            continue
+        if volume.move:
+            raise ConflictError(
+                f"cannot remove {volume.node}: its volume {volume.logical} is being moved "
+                f"({volume.move}); nothing was changed",
+                hint=f"`cloudhp volume confirm-fence {volume.logical}` for a FENCE_PENDING one, "
+                f"else `cloudhp volume move {volume.logical} --to NODE` completes the move",
+            )
+        if not staying:
+            raise ConflictError(
+                f"cannot remove {volume.node}: it holds volume {volume.logical}, and no node "
+                "that stays is Ready and Active to take it; nothing was changed",
+                hint="keep more nodes (a larger --workers), or make a staying node Active "
+                "(`docker node update --availability active NODE`)",
+            )
+        target = min(
+            staying,
+            key=lambda c: (c.ingress or c.floating_ip, c.role != "worker", load[c.name], c.name),
+        )
+        load[target.name] += 1
+        moves.append(VolumeMove(volume.logical, volume.node, target.name))
+    return tuple(moves)
