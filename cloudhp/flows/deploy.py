@@ -1,9 +1,10 @@
 """`cloudhp deploy` and `cloudhp service create|update`: the user's application on the
 cluster, at a public URL, and every later deploy a no-op or a rolling update.
 
-The flow: the cluster registry (made once), the images (built here, pushed there), the
-Cinder volumes (made once, attached and mounted on their node: `cloudhp.flows.volumes`,
-the only phase that needs the cloud), the stack (deployed only when a service's
+The flow: the Cinder volumes, the registry's own and the application's (made once,
+attached and mounted on their node: `cloudhp.flows.volumes`, the only phase that needs
+the cloud, so it authenticates once), the cluster registry (made once, on its volume's
+node), the images (built here, pushed there), the stack (deployed only when a service's
 rendered spec differs from the one running), the
 wait for every service to converge healthy (start-first updates roll back on their
 own when new tasks fail), the ingress routes (a pure function of what runs, applied
@@ -21,16 +22,22 @@ import docker
 
 from cloudhp.apps.model import Application
 from cloudhp.commands.haproxy import ingress_config
+from cloudhp.commands.registry import PORT, hostname
 from cloudhp.commands.stack import render_stack, service_spec_hashes
-from cloudhp.flows.nodes import ClusterNodes
-from cloudhp.flows.registry import registry_address
+from cloudhp.errors import ConflictError
+from cloudhp.flows.nodes import ClusterNodes, RecordedNode
+from cloudhp.flows.registry import registry_holder, registry_volume
 from cloudhp.flows.volumes import ensure_block_volumes
 from cloudhp.images import ensure_images
 from cloudhp.images.transfer import load_into_node
 from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
+from cloudhp.remote.parallel import in_parallel
+from cloudhp.remote.ssh import UNREACHABLE, SSHRunner
 from cloudhp.steps import ingress, registry, services
 from cloudhp.steps.appimages import publish_images
+
+PROBE_TIMEOUT = 10.0  # seconds a node has to answer `true` before it counts as down
 
 
 @dataclass
@@ -61,19 +68,54 @@ class DeployReport:
 def ensure_cluster_registry(
     nodes: ClusterNodes, engine: docker.DockerClient, reporter: Reporter
 ) -> tuple[registry.RegistryInfo, bool]:
-    """The registry on the lead manager, trusted by every node."""
-    lead_node = nodes.lead
-    lead = nodes.runner(lead_node)
+    """The registry on the node holding its volume (made ready before), every node
+    resolving its name to that node and trusting its CA.
+
+    The registry's image is on every node (in the golden image, else loaded here), as
+    any node may hold the volume after a move, and an image cannot come from the
+    registry that it runs. A node that does not answer (lost, its failover done or
+    under way) is named and left out: the init or repair that brings it back writes
+    its hosts line and trust.
+
+    Raises:
+        ConflictError: no node carries the registry volume's label (its volume was not
+            made ready first).
+    """
+    lead = nodes.runner(nodes.lead)
     image = ensure_images(engine, ["registry"], reporter)[0]
-    changed = load_into_node(engine, lead, image.tag)
-    changed = registry.ensure_registry_files(nodes.files.path, lead_node.private_ip) or changed
-    address = registry_address(nodes)
-    runners = [nodes.runner(n) for n in nodes.nodes]
-    changed = registry.trust_on_nodes(runners, nodes.files.path, address) or changed
-    info, made = registry.ensure_registry(
-        lead, nodes.files.path, image.tag, lead_node.name, lead_node.private_ip
-    )
+    runners = answering(nodes, reporter)
+    changed = any(in_parallel(lambda r: load_into_node(engine, r, image.tag), runners))
+    holder = registry_holder(nodes)
+    if holder is None:
+        raise ConflictError(
+            f"no node of cluster {nodes.files.name} holds the registry's volume",
+            hint="`cloudhp deploy` makes it ready before the registry; run it again",
+        )
+    name = hostname(nodes.files.name)
+    changed = registry.own_storage(nodes.runner(holder), image.tag) or changed
+    changed = registry.ensure_registry_files(nodes.files.path, name) or changed
+    changed = registry.point_hosts(runners, name, holder.private_ip) or changed
+    changed = registry.trust_on_nodes(runners, nodes.files.path, f"{name}:{PORT}") or changed
+    info, made = registry.ensure_registry(lead, nodes.files.path, image.tag, name)
     return info, changed or made
+
+
+def answering(nodes: ClusterNodes, reporter: Reporter) -> list[SSHRunner]:
+    """Runners on the nodes that answer SSH now; the others are named."""
+
+    def answers(node: RecordedNode) -> SSHRunner | None:
+        runner = nodes.runner(node)
+        try:
+            runner.run(["true"], timeout=PROBE_TIMEOUT)
+        except UNREACHABLE:
+            return None
+        return runner
+
+    found = in_parallel(answers, nodes.nodes)
+    missed = [n.name for n, r in zip(nodes.nodes, found, strict=True) if r is None]
+    if missed:
+        reporter.step(f"not answering, left for init or repair: {', '.join(missed)}")
+    return [r for r in found if r is not None]
 
 
 def apply_cluster_routes(nodes: ClusterNodes) -> tuple[bool, dict[str, str | None]]:
@@ -126,14 +168,14 @@ def deploy_application(
     for warning in app.warnings:
         reporter.step(f"warning: {warning}")
     lead = nodes.runner(nodes.lead)
+    with reporter.phase("volumes") as ph:  # before the registry and the stack use them
+        wanted_volumes = (registry_volume(), *app.block_volumes)
+        ph.changed = ensure_block_volumes(nodes, wanted_volumes, reporter)
     with reporter.phase("registry") as ph:
         info, ph.changed = ensure_cluster_registry(nodes, engine, reporter)
     with reporter.phase("images") as ph:
         refs, ph.changed = publish_images(engine, lead, info, app, reporter)
     wanted = service_spec_hashes(app, refs, nodes.ingress_network)
-    if app.block_volumes:  # before the stack: a task must find its volume mounted
-        with reporter.phase("volumes") as ph:
-            ph.changed = ensure_block_volumes(nodes, app.block_volumes, reporter)
     with reporter.phase("stack") as ph:
         running = {s.swarm_name: s for s in services.running_services(lead, app.project)}
         marks = {name: r.update_started for name, r in running.items()}

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from cloudhp import audit
+from cloudhp.commands.registry import VOLUME as REGISTRY_VOLUME
 from cloudhp.commands.volumes import META_MOVE, META_NODE, META_UUID, META_VOLUME, mount_script
 from cloudhp.errors import ConflictError, NotFoundError
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
+from cloudhp.flows.registry import point_registry
 from cloudhp.progress import Reporter
 from cloudhp.remote.runner import Runner
 from cloudhp.steps import volumes as vol
@@ -115,6 +117,8 @@ class Mover:
         elif step == "placement":
             vol.place(self.manager, move.to_node, logical)
             volume = vol.record(self.conn, volume, META_NODE, move.to_node)
+            if logical == REGISTRY_VOLUME:  # the nodes find the registry by a hosts line
+                point_registry(self.nodes, self.node(move.to_node), self.reporter)
         return volume
 
     def _fence(self, volume: Any, move: Move) -> bool:

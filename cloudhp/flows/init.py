@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import docker
 
 from cloudhp.cloud.calls import cloud_call
-from cloudhp.commands.registry import PORT as REGISTRY_PORT
+from cloudhp.commands import registry as registry_cmd
 from cloudhp.context import ClusterContext
 from cloudhp.expiry import format_time
 from cloudhp.flows.scale_nodes import scale_in
@@ -27,6 +27,7 @@ from cloudhp.steps.appcred import ensure_app_credential
 from cloudhp.steps.health import DEFAULT_DOWN_AFTER
 from cloudhp.steps.keypair import ensure_cloud_keypair
 from cloudhp.steps.servers import Node, ensure_servers
+from cloudhp.steps.volumes import labelled_nodes
 
 
 @dataclass
@@ -135,10 +136,9 @@ def run_init(
     nodes, runners, lead = _nodes_and_swarm(ctx, built.image_id, key_name, groups)
     report.nodes = nodes
     if (registry.registry_dir(ctx.workdir) / "ca.crt").exists():
-        # A deploy made the cluster's registry: nodes added since must trust it too.
+        # A deploy made the cluster's registry: nodes added since must find and trust it.
         with r.phase("registry trust") as ph:
-            address = f"{lead.host}:{REGISTRY_PORT}"
-            ph.changed = registry.trust_on_nodes(list(runners.values()), ctx.workdir, address)
+            ph.changed = _registry_trust(ctx, nodes, runners, lead)
     with r.phase("networks") as ph:
         made = [swarm.ensure_overlay(lead, o.name, o.encrypted) for o in spec.overlay_networks]
         ph.changed = any(made)
@@ -165,6 +165,26 @@ def run_init(
     report.phases = r.summary()
     save_cluster_record(ctx, report)
     return report
+
+
+def _registry_trust(
+    ctx: ClusterContext, nodes: list[Node], runners: dict[str, SSHRunner], lead: SSHRunner
+) -> bool:
+    """Every node's hosts line names the registry volume's holder (a node that was
+    down when the volume moved, or a new one, gets it here) and trusts the CA.
+
+    No holder (a teardown kept the volume, this init brought the nodes back): the next
+    deploy places the volume and writes the lines.
+    """
+    everyone = list(runners.values())
+    name = registry_cmd.hostname(ctx.spec.name)
+    held = labelled_nodes(lead, registry_cmd.VOLUME)
+    holder = next((n for n in nodes if n.name in held and n.private_ip), None)
+    changed = False
+    if holder is not None:
+        changed = registry.point_hosts(everyone, name, holder.private_ip or "")
+    address = registry_cmd.address(ctx.spec.name)
+    return registry.trust_on_nodes(everyone, ctx.workdir, address) or changed
 
 
 def _nodes_and_swarm(

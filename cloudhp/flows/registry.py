@@ -2,9 +2,17 @@
 pushing by hand what `cloudhp deploy` would otherwise build and push itself.
 
 The password never leaves its 0600 file except on a pipe: `info` names the file, and
-`login` feeds it to `docker login --password-stdin`. The bastion's engine trusts the
-cluster CA the way the nodes' engines do, through /etc/docker/certs.d/<address>/ca.crt
-(read per connection, so no engine restart).
+`login` feeds it to `docker login --password-stdin`. The bastion reaches the registry
+the way the nodes do: by its name, through the same managed /etc/hosts line pointing
+at the node that holds the registry's volume (`login` writes it, `logout` removes it,
+and a move of the volume rewrites it where it exists), and its engine trusts the
+cluster CA through /etc/docker/certs.d/<address>/ca.crt (read per connection, so no
+engine restart). One name everywhere, rather than the holder's IP in the certificate:
+an IP would change the certificate, the registry's secrets and the bastion's certs.d
+at every move.
+
+This module also keeps every node's hosts line right when the volume moves
+(`point_registry`, called by `cloudhp volume move` and the failover controller).
 """
 
 from __future__ import annotations
@@ -14,10 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cloudhp.commands.registry import PORT, SERVICE, ca_path, login_command, trust_command
+from cloudhp.apps.model import BlockVolume
+from cloudhp.commands import registry as cmd
+from cloudhp.commands.registry import SERVICE, ca_path, hosts_command, login_command, trust_command
 from cloudhp.errors import CloudhpError, NotFoundError
-from cloudhp.flows.nodes import ClusterNodes
-from cloudhp.steps.registry import USERNAME, registry_dir
+from cloudhp.flows.nodes import ClusterNodes, RecordedNode
+from cloudhp.progress import Reporter
+from cloudhp.remote.parallel import in_parallel
+from cloudhp.remote.ssh import UNREACHABLE
+from cloudhp.steps.registry import USERNAME, point_host, registry_dir
+from cloudhp.steps.volumes import labelled_nodes
 
 RunLocal = Callable[[Sequence[str], bytes], subprocess.CompletedProcess[bytes]]
 
@@ -28,8 +42,59 @@ def run_local(argv: Sequence[str], data: bytes) -> subprocess.CompletedProcess[b
 
 
 def registry_address(nodes: ClusterNodes) -> str:
-    """The registry runs on the lead manager and publishes its port there."""
-    return f"{nodes.lead.private_ip}:{PORT}"
+    """`<name>:5000`: the name each node's hosts line points at the volume's holder."""
+    return cmd.address(nodes.files.name)
+
+
+def registry_volume() -> BlockVolume:
+    """The registry's storage, made and adopted like any service's volume."""
+    return BlockVolume(cmd.VOLUME_PROJECT, cmd.VOLUME_NAME, cmd.VOLUME_SIZE_GB)
+
+
+def registry_holder(nodes: ClusterNodes) -> RecordedNode | None:
+    """The node carrying the registry volume's placement label (where its task runs),
+    or None before the first deploy made the volume."""
+    held = labelled_nodes(nodes.runner(nodes.lead), cmd.VOLUME)
+    return next((n for n in nodes.nodes if n.name in held), None)
+
+
+def point_registry(nodes: ClusterNodes, holder: RecordedNode, reporter: Reporter) -> list[str]:
+    """Every reachable node's hosts line (and the bastion's, where `login` wrote one)
+    names `holder` as the registry; returns the nodes that did not answer.
+
+    Called once the registry's volume is placed on `holder` (Swarm starts the registry
+    there); a node that is down now gets its line from the next init, scale or repair.
+    """
+    name = cmd.hostname(nodes.files.name)
+
+    def point(node: RecordedNode) -> str | None:
+        try:
+            point_host(nodes.runner(node), name, holder.private_ip)
+        except UNREACHABLE:
+            return node.name
+        return None
+
+    missed = [n for n in in_parallel(point, nodes.nodes) if n is not None]
+    if _bastion_points(name):
+        _checked(
+            run_local(hosts_command(name, holder.private_ip), b""),
+            f"pointing {name} at {holder.private_ip} in this machine's {cmd.HOSTS_FILE}",
+            hint="it needs root or passwordless sudo on this machine",
+        )
+    reporter.step(
+        f"registry {name} now at {holder.name} ({holder.private_ip})"
+        + (f"; not reached: {', '.join(missed)}" if missed else "")
+    )
+    return missed
+
+
+def _bastion_points(name: str) -> bool:
+    """Whether this machine's hosts file names the registry (`login` wrote it)."""
+    try:
+        text = Path(cmd.HOSTS_FILE).read_text()
+    except OSError:
+        return False
+    return any(line.split()[1:2] == [name] for line in text.splitlines())
 
 
 @dataclass(frozen=True)
@@ -39,6 +104,8 @@ class RegistryAccess:
     username: str
     password_file: str  # 0600; the password itself is printed nowhere
     ca_file: str
+    node: str  # the node holding the registry's volume, where its task runs
+    node_ip: str  # what the name stands for in the hosts line `login` writes
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -53,7 +120,9 @@ def registry_access(nodes: ClusterNodes) -> RegistryAccess:
     folder = registry_dir(nodes.files.path)
     lead = nodes.runner(nodes.lead)
     running = lead.run(["docker", "service", "ls", "-q", "--filter", f"name={SERVICE}"]).stdout
-    if not (folder / "password").is_file() or not (folder / "ca.crt").is_file() or not running:
+    holder = registry_holder(nodes) if running else None
+    files = (folder / "password").is_file() and (folder / "ca.crt").is_file()
+    if not files or holder is None:
         raise NotFoundError(
             f"cluster {nodes.files.name} has no registry yet",
             hint="`cloudhp deploy FILE` (or `cloudhp service create`) makes it",
@@ -65,6 +134,8 @@ def registry_access(nodes: ClusterNodes) -> RegistryAccess:
         username=USERNAME,
         password_file=str(folder / "password"),
         ca_file=str(folder / "ca.crt"),
+        node=holder.name,
+        node_ip=holder.private_ip,
     )
 
 
@@ -76,7 +147,14 @@ def _checked(result: subprocess.CompletedProcess[bytes], what: str, hint: str) -
 
 
 def login_bastion(access: RegistryAccess, run: RunLocal = run_local) -> dict[str, object]:
-    """Trust the cluster CA in this machine's engine, then `docker login` (stdin)."""
+    """Point the registry's name at its node in this machine's hosts file, trust the
+    cluster CA in its engine, then `docker login` (password on stdin)."""
+    name = access.address.rsplit(":", 1)[0]
+    pointed = _checked(
+        run(hosts_command(name, access.node_ip), b""),
+        f"pointing {name} at {access.node_ip} in {cmd.HOSTS_FILE}",
+        hint="it needs root or passwordless sudo on this machine",
+    )
     trusted = _checked(
         run(trust_command(access.address), Path(access.ca_file).read_bytes()),
         f"installing the registry CA as {ca_path(access.address)}",
@@ -93,17 +171,24 @@ def login_bastion(access: RegistryAccess, run: RunLocal = run_local) -> dict[str
     return {
         "address": access.address,
         "ca_installed": ca_path(access.address),
-        "changed": trusted.split()[-1:] == ["changed"],
+        "hosts_line": cmd.hosts_line(name, access.node_ip),
+        "changed": "changed" in (trusted.split()[-1:] + pointed.split()[-1:]),
         "logged_in": True,
     }
 
 
 def logout_bastion(access: RegistryAccess, run: RunLocal = run_local) -> dict[str, object]:
-    """Forget the login and the CA on this machine (the registry itself is untouched)."""
+    """Forget the login, the CA and the hosts line on this machine (the registry itself
+    is untouched)."""
     _checked(run(["docker", "logout", access.address], b""), f"docker logout {access.address}", "")
+    name = access.address.rsplit(":", 1)[0]
+    unpointed = _checked(
+        run(hosts_command(name, None), b""), f"removing {name} from {cmd.HOSTS_FILE}", ""
+    )
     target = Path(ca_path(access.address))
     removed = target.exists()
     if removed:
         script = 's=""; [ "$(id -u)" = 0 ] || s="sudo -n"; $s rm -rf "$1"'
         _checked(run(["sh", "-c", script, "sh", str(target.parent)], b""), f"removing {target}", "")
-    return {"address": access.address, "changed": removed, "logged_in": False}
+    changed = removed or unpointed.split()[-1:] == ["changed"]
+    return {"address": access.address, "changed": changed, "logged_in": False}

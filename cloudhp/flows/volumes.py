@@ -33,8 +33,10 @@ from cloudhp.apps.model import BlockVolume
 from cloudhp.cloud.access import open_cloud, open_clouds_file
 from cloudhp.cloud.credentials import read_secret
 from cloudhp.commands import volumes as cmd
+from cloudhp.commands.registry import VOLUME as REGISTRY_VOLUME
 from cloudhp.errors import ConflictError, UsageError
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
+from cloudhp.flows.registry import point_registry
 from cloudhp.polling import poll_until
 from cloudhp.progress import Reporter
 from cloudhp.remote.ssh import UNREACHABLE
@@ -326,6 +328,8 @@ def move_volume(
     volume = mark("placement")
     steps.place(lead, target.name, logical)
     log("placement", f"label on {target.name}")
+    if logical == REGISTRY_VOLUME:  # the nodes find the registry by a hosts line
+        point_registry(nodes, target, reporter)
     steps.record(conn, volume, cmd.META_MOVE, "")
     if users:
         swarm_services.wait_converged(lead, users, timeout)

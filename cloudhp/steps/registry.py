@@ -4,7 +4,8 @@ Nothing can be pulled from outside here, and a real cluster should not depend on
 public registry for the user's own images either. The CA, the server certificate and
 the htpasswd password are generated on the bastion and kept 0600 in the cluster
 directory; every node trusts the CA through /etc/docker/certs.d/<address>/ (engines
-read it per connection, so no restart), and the lead manager logs in (password on
+read it per connection, so no restart) and finds the registry's name through a
+managed /etc/hosts line (`cloudhp.commands.registry`), and the lead manager logs in (password on
 stdin) so that `docker stack deploy --with-registry-auth` hands the nodes what they
 need to pull. The password is in no argv, log line, error text or container
 environment: it travels only on stdin, and the registry sees only its bcrypt hash.
@@ -13,7 +14,6 @@ environment: it travels only on stdin, and the registry sees only its bcrypt has
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import secrets
 from collections.abc import Sequence
@@ -34,15 +34,20 @@ from cloudhp.commands.registry import (
     KEY_SECRET,
     PORT,
     SERVICE,
+    VOLUME,
+    hosts_command,
     login_command,
     manifest_command,
     object_name,
+    owner_command,
     probe_command,
     registry_config,
     service_command,
+    storage_mount,
     tasks_command,
     trust_command,
 )
+from cloudhp.commands.volumes import placement_constraint
 from cloudhp.errors import WaitTimeout
 from cloudhp.keys import write_private
 from cloudhp.polling import poll_until
@@ -59,7 +64,7 @@ READY_TIMEOUT = 120.0
 
 @dataclass(frozen=True)
 class RegistryInfo:
-    address: str  # "10.0.0.5:5000": the registry node's private IP and the published port
+    address: str  # "registry.<cluster>.cloudhp.internal:5000": its name and published port
     username: str
 
 
@@ -139,13 +144,14 @@ def _server_certificate(
     key: ec.EllipticCurvePrivateKey,
     ca: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
-    ip: str,
+    name: str,
 ) -> x509.Certificate:
-    """For the registry at `ip`: clients connect by address, so the SAN is an IP entry."""
+    """For the registry at `name`: clients connect by that name (wherever it points),
+    so the SAN is that DNS entry and nothing else; a move needs no new certificate."""
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -155,7 +161,7 @@ def _server_certificate(
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            x509.SubjectAlternativeName([x509.DNSName(name)]),
             critical=False,
         )
         .add_extension(
@@ -165,16 +171,26 @@ def _server_certificate(
     )
 
 
-def _serves(cert: x509.Certificate, ca: x509.Certificate, ip: str) -> bool:
-    """Whether `cert` still does: signed by this CA, for this IP, not about to expire."""
+def subject_names(cert: x509.Certificate) -> set[str]:
+    """The certificate's SAN entries as text (DNS names and IP addresses alike)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(v) for v in san.value.get_values_for_type(x509.DNSName)} | {
+        str(v) for v in san.value.get_values_for_type(x509.IPAddress)
+    }
+
+
+def _serves(cert: x509.Certificate, ca: x509.Certificate, name: str) -> bool:
+    """Whether `cert` still does: signed by this CA, for exactly this name (an earlier
+    certificate for the lead's IP is reissued), not about to expire."""
     try:
         cert.verify_directly_issued_by(ca)
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return False
-    ips = [str(a) for a in san.value.get_values_for_type(x509.IPAddress)]
     expires = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
-    return ips == [str(ipaddress.ip_address(ip))] and expires > RENEW_BEFORE
+    return subject_names(cert) == {name} and expires > RENEW_BEFORE
 
 
 def _password_matches(password_path: Path, htpasswd_path: Path) -> bool:
@@ -186,13 +202,13 @@ def _password_matches(password_path: Path, htpasswd_path: Path) -> bool:
         return False
 
 
-def ensure_registry_files(workdir: Path, address_ip: str) -> bool:
-    """CA, server certificate for `address_ip`, htpasswd in workdir/registry, all 0600.
+def ensure_registry_files(workdir: Path, name: str) -> bool:
+    """CA, server certificate for the name `name`, htpasswd in workdir/registry, 0600.
 
     Each file is written atomically (`write_private`); a pair half-written by a killed
     run is detected (key and certificate disagree, or password and hash do) and made
     again. The CA is kept as long as it is whole, so nodes keep trusting it; a new
-    address gets a new server certificate from the same CA. False when nothing changed.
+    name gets a new server certificate from the same CA. False when nothing changed.
     """
     path = {name: registry_dir(workdir) / name for name in FILES}
     changed = False
@@ -206,9 +222,9 @@ def ensure_registry_files(workdir: Path, address_ip: str) -> bool:
         changed = True
     ca, ca_key = ca_pair
     server = _load_pair(path["server.crt"], path["server.key"])
-    if server is None or not _serves(server[0], ca, address_ip):
+    if server is None or not _serves(server[0], ca, name):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _server_certificate(key, ca, ca_key, address_ip)
+        cert = _server_certificate(key, ca, ca_key, name)
         write_private(path["server.key"], _pem_key(key))
         write_private(path["server.crt"], cert.public_bytes(serialization.Encoding.PEM))
         changed = True
@@ -239,6 +255,21 @@ def trust_on_nodes(runners: Sequence[Runner], workdir: Path, address: str) -> bo
     return any(in_parallel(trust, runners))
 
 
+def point_host(runner: Runner, name: str, ip: str | None) -> bool:
+    """The node's /etc/hosts line for `name` says `ip` (none when None); False when it did."""
+    return runner.run(hosts_command(name, ip)).stdout.split()[-1:] == ["changed"]
+
+
+def point_hosts(runners: Sequence[Runner], name: str, ip: str) -> bool:
+    """Every node resolves `name` to `ip`; False when all already did."""
+    return any(in_parallel(lambda r: point_host(r, name, ip), runners))
+
+
+def own_storage(holder: Runner, image: str) -> bool:
+    """The registry's data directory on its holder belongs to the registry's user."""
+    return holder.run(owner_command(image)).stdout.split()[-1:] == ["changed"]
+
+
 def _ensure_object(lead: Runner, command: str, kind: str, content: bytes) -> str:
     """A Swarm secret or config with this content (created once, named by its hash).
 
@@ -260,8 +291,15 @@ def _remove_unused(lead: Runner, command: str, keep: set[str]) -> None:
         lead.run(["docker", command, "rm", *stale], check=False)
 
 
+def _mounts(task: dict[str, object]) -> list[str]:
+    """The task's mounts in `--mount` syntax, to compare with `storage_mount()`."""
+    found = task.get("Mounts") or []
+    assert isinstance(found, list)
+    return [f"type={m['Type']},source={m['Source']},target={m['Target']}" for m in found]
+
+
 def _service_matches(
-    lead: Runner, image: str, node_hostname: str, secret_names: dict[str, str], config: str
+    lead: Runner, image: str, secret_names: dict[str, str], config: str
 ) -> bool | None:
     """None when there is no registry service; else whether it is exactly this one."""
     found = lead.run(
@@ -282,7 +320,8 @@ def _service_matches(
         task["Image"].split("@")[0] == image
         and have_secrets == secret_names
         and have_configs == [config]
-        and placement.get("Constraints") == [f"node.hostname=={node_hostname}"]
+        and placement.get("Constraints") == [placement_constraint(VOLUME)]
+        and _mounts(task) == [storage_mount()]
         and ports == [(PORT, PORT)]
     )
 
@@ -307,20 +346,23 @@ def _wait_ready(lead: Runner, address: str) -> None:
 
 
 def ensure_registry(
-    lead: Runner, workdir: Path, image: str, node_hostname: str, address_ip: str
+    lead: Runner, workdir: Path, image: str, name: str
 ) -> tuple[RegistryInfo, bool]:
-    """The registry service on `node_hostname`, answering, with the lead logged in.
+    """The registry service on its volume's holder, answering at `name`, the lead
+    logged in.
 
     Self-contained, so that any order of steps works: it makes the files if missing and
-    trusts the CA on the lead (its own probe and login verify TLS). The service is left
-    alone when it runs this image with these secrets and config; otherwise it is
-    replaced (the named volume keeps the images). `image` must be on `node_hostname`'s
-    engine already. It then waits until an anonymous `GET /v2/` gets 401 (up, TLS good,
-    auth enforced) and logs the lead in, so `--with-registry-auth` has credentials.
+    trusts the CA on the lead (its own probe and login verify TLS). The volume must be
+    ready and placed, and the lead's /etc/hosts point `name` at its holder. The service
+    is left alone when it runs this image with these secrets, config, constraint and
+    mount; otherwise it is replaced (the volume keeps the images). `image` must be on
+    the holder's engine already. It then waits until an anonymous `GET /v2/` gets 401
+    (up, TLS good, auth enforced) and logs the lead in, so `--with-registry-auth` has
+    credentials.
     """
     folder = registry_dir(workdir)
-    address = f"{address_ip}:{PORT}"
-    changed = ensure_registry_files(workdir, address_ip)
+    address = f"{name}:{PORT}"
+    changed = ensure_registry_files(workdir, name)
     changed = trust_on_nodes([lead], workdir, address) or changed
     secret_files = {
         CERT_SECRET: folder / "server.crt",
@@ -332,13 +374,13 @@ def ensure_registry(
         for target, path in secret_files.items()
     }
     config = _ensure_object(lead, "config", "config", registry_config().encode())
-    matches = _service_matches(lead, image, node_hostname, wanted, config)
+    matches = _service_matches(lead, image, wanted, config)
     if not matches:
         if matches is False:
             lead.run(["docker", "service", "rm", SERVICE])
         # A replaced task may still hold port 5000 for a moment; Swarm restarts the new
         # one until it binds, and the wait below covers that.
-        lead.run(service_command(image, node_hostname, wanted, config))
+        lead.run(service_command(image, wanted, config))
         _remove_unused(lead, "secret", set(wanted.values()))
         _remove_unused(lead, "config", {config})
         changed = True

@@ -2,7 +2,10 @@
 
 The registry runs on node1 from the `registry` recipe; node2 and node3 have never seen
 the application image and must pull it from there, with the credentials Swarm hands
-them (`--with-registry-auth`), through TLS they trust only via the cluster CA.
+them (`--with-registry-auth`), through TLS they trust only via the cluster CA, by the
+registry's name, which each node's hosts line points at node1. A plain directory on
+node1 stands in for the mounted Cinder volume (volumes have their own tests), and
+node1 gets the volume's placement label by hand, as deploy would give it.
 
 (Named `test_registry_swarm.py`: `tests/unit/test_registry.py` exists, and neither
 directory is a package, so a second `test_registry.py` would not import.)
@@ -20,7 +23,8 @@ from typing import IO
 import docker
 import pytest
 
-from cloudhp.commands.registry import SERVICE
+from cloudhp.commands.registry import SERVICE, VOLUME, hostname
+from cloudhp.commands.volumes import data_dir, label_add_command
 from cloudhp.flows.demo import LABEL, SSH_USER, DemoNode, SwarmDemo, wait_converged
 from cloudhp.images import BuiltImage, nodecontainers
 from cloudhp.images.transfer import load_into_node
@@ -34,6 +38,8 @@ from cloudhp.steps.registry import (
     FILES,
     ensure_registry,
     ensure_registry_files,
+    own_storage,
+    point_hosts,
     push_image,
     trust_on_nodes,
 )
@@ -146,14 +152,21 @@ def test_other_nodes_pull_from_the_cluster_registry_with_credentials_only(
     workdir = tmp_path / "cluster"
     registry_image = images["registry"].tag
 
+    name = hostname("demo")
+    runners = [n.runner for n in swarm.nodes]
     assert load_into_node(engine, node1.runner, registry_image) is True
-    assert ensure_registry_files(workdir, node1.ip) is True
-    info, changed = ensure_registry(lead, workdir, registry_image, node1.name, node1.ip)
+    node1.runner.run(["sudo", "-n", "mkdir", "-p", data_dir(VOLUME)])
+    lead.run(label_add_command(node1.name, VOLUME))
+    assert own_storage(node1.runner, registry_image) is True
+    assert own_storage(node1.runner, registry_image) is False
+    assert point_hosts(runners, name, node1.ip) is True
+    assert point_hosts(runners, name, node1.ip) is False
+    assert ensure_registry_files(workdir, name) is True
+    info, changed = ensure_registry(lead, workdir, registry_image, name)
     assert changed is True
-    assert (info.address, info.username) == (f"{node1.ip}:5000", "cloudhp")
+    assert (info.address, info.username) == (f"{name}:5000", "cloudhp")
     lap("registry up")
 
-    runners = [n.runner for n in swarm.nodes]
     assert trust_on_nodes(runners, workdir, info.address) is True  # node2, node3 are new
     assert trust_on_nodes(runners, workdir, info.address) is False
     ca = (workdir / "registry" / "ca.crt").read_text()
@@ -167,7 +180,7 @@ def test_other_nodes_pull_from_the_cluster_registry_with_credentials_only(
     assert push_image(engine, lead, images["sampleapp"].tag, target) is True
     lap("first push")
     assert push_image(engine, lead, images["sampleapp"].tag, target) is False
-    assert ensure_registry(lead, workdir, registry_image, node1.name, node1.ip) == (info, False)
+    assert ensure_registry(lead, workdir, registry_image, name) == (info, False)
     lap("reruns")
 
     lead.run([

@@ -24,6 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from cloudhp.commands.registry import (
     ca_path,
+    hosts_command,
     login_command,
     manifest_command,
     probe_command,
@@ -39,9 +40,12 @@ from cloudhp.steps.registry import (
     RegistryInfo,
     ensure_registry,
     ensure_registry_files,
+    point_hosts,
     push_image,
     trust_on_nodes,
 )
+
+NAME = "registry.dep.cloudhp.internal"
 
 # --- pure functions, compared exactly -------------------------------------------------
 
@@ -84,12 +88,13 @@ health:
 
 def test_service_command_publishes_another_port_on_the_host() -> None:
     secrets = {"registry.crt": "c", "registry.htpasswd": "h", "registry.key": "k"}
-    assert service_command("cloudhp/registry:1", "node1", secrets, "cfg", port=5443) == [
+    assert service_command("cloudhp/registry:1", secrets, "cfg", port=5443) == [
         "docker", "service", "create", "--detach", "--name", "cloudhp-registry",
-        "--constraint", "node.hostname==node1",
+        "--constraint", "node.labels.cloudhp.volume.cloudhp_registry==true",
         "--publish", "mode=host,target=5000,published=5443",
         "--endpoint-mode", "dnsrr",
-        "--mount", "type=volume,source=cloudhp-registry-data,target=/var/lib/docker-registry",
+        "--mount", "type=bind,source=/var/lib/cloudhp/volumes/cloudhp_registry/data,"
+        "target=/var/lib/docker-registry",
         "--config", "source=cfg,target=/etc/docker/registry/config.yml",
         "--label", "cloudhp.role=registry",
         "--secret", "source=c,target=registry.crt",
@@ -139,7 +144,7 @@ def folder_bytes(workdir: Path) -> dict[str, bytes]:
 
 
 def test_files_are_0600_and_the_certificates_are_a_proper_ca_and_server(tmp_path: Path) -> None:
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is True
+    assert ensure_registry_files(tmp_path, NAME) is True
     for name in FILES:
         assert stat.S_IMODE((tmp_path / "registry" / name).stat().st_mode) == 0o600, name
     files = folder_bytes(tmp_path)
@@ -158,11 +163,12 @@ def test_files_are_0600_and_the_certificates_are_a_proper_ca_and_server(tmp_path
     assert not list((tmp_path / "registry").glob(".*")), "no temporary files left"
 
 
-def test_a_tls_client_trusting_only_the_ca_accepts_the_server_for_its_ip(
+def test_a_tls_client_trusting_only_the_ca_accepts_the_server_for_its_name(
     tmp_path: Path,
 ) -> None:
-    """OpenSSL's own verification, as a client of the registry does it (by IP, SAN)."""
-    ensure_registry_files(tmp_path, "127.0.0.1")
+    """OpenSSL's own verification, as a client of the registry does it (by name, SAN),
+    connected to whichever address the name stands for."""
+    ensure_registry_files(tmp_path, NAME)
     folder = tmp_path / "registry"
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(folder / "server.crt", folder / "server.key")
@@ -179,35 +185,35 @@ def test_a_tls_client_trusting_only_the_ca_accepts_the_server_for_its_ip(
         thread.start()
         with (
             socket.create_connection(("127.0.0.1", port)) as raw,
-            client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+            client_ctx.wrap_socket(raw, server_hostname=NAME) as tls,
         ):
             assert tls.recv(2) == b"hi"
         thread.join(5)
 
 
 def test_a_half_written_pair_is_made_again_and_the_rest_is_kept(tmp_path: Path) -> None:
-    ensure_registry_files(tmp_path, "10.0.0.5")
+    ensure_registry_files(tmp_path, NAME)
     before = folder_bytes(tmp_path)
     (tmp_path / "registry" / "server.key").unlink()
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is True
+    assert ensure_registry_files(tmp_path, NAME) is True
     after = folder_bytes(tmp_path)
     assert after["server.crt"] != before["server.crt"]
     assert {n: after[n] for n in ("ca.crt", "ca.key", "htpasswd", "password")} == {
         n: before[n] for n in ("ca.crt", "ca.key", "htpasswd", "password")
     }
     (tmp_path / "registry" / "htpasswd").write_text("cloudhp:$2b$10$notthehashofthepassword\n")
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is True
+    assert ensure_registry_files(tmp_path, NAME) is True
     again = folder_bytes(tmp_path)
     assert again["password"] != after["password"]
     assert again["ca.crt"] == before["ca.crt"] and again["server.crt"] == after["server.crt"]
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is False
+    assert ensure_registry_files(tmp_path, NAME) is False
 
 
 def test_a_new_ca_reissues_the_server_certificate(tmp_path: Path) -> None:
-    ensure_registry_files(tmp_path, "10.0.0.5")
+    ensure_registry_files(tmp_path, NAME)
     before = folder_bytes(tmp_path)
     (tmp_path / "registry" / "ca.key").write_bytes(before["server.key"])  # not the CA's key
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is True
+    assert ensure_registry_files(tmp_path, NAME) is True
     after = folder_bytes(tmp_path)
     assert after["ca.crt"] != before["ca.crt"] and after["server.crt"] != before["server.crt"]
     server = x509.load_pem_x509_certificate(after["server.crt"])
@@ -218,10 +224,10 @@ def test_a_new_ca_reissues_the_server_certificate(tmp_path: Path) -> None:
 def test_a_certificate_close_to_expiry_is_renewed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ensure_registry_files(tmp_path, "10.0.0.5")
+    ensure_registry_files(tmp_path, NAME)
     before = folder_bytes(tmp_path)
     monkeypatch.setattr(steps, "RENEW_BEFORE", datetime.timedelta(days=10 * 365))
-    assert ensure_registry_files(tmp_path, "10.0.0.5") is True
+    assert ensure_registry_files(tmp_path, NAME) is True
     assert folder_bytes(tmp_path)["server.crt"] != before["server.crt"]
     assert folder_bytes(tmp_path)["ca.crt"] == before["ca.crt"]
 
@@ -247,6 +253,7 @@ class FakeSwarm:
     pushed: set[str] = field(default_factory=set)
     logins: list[bytes] = field(default_factory=list)
     ca: bytes = b""
+    hosts: dict[str, str] = field(default_factory=dict)  # /etc/hosts: name -> address
 
 
 class FakeRunner:
@@ -280,6 +287,12 @@ class FakeRunner:
     def _handle(self, argv: list[str], data: bytes) -> tuple[str, int]:
         s = self.swarm
         match argv:
+            case ["sh", "-c", _, "sh", "/etc/hosts", name, line]:
+                before = dict(s.hosts)
+                s.hosts.pop(name, None)
+                if line:
+                    s.hosts[name] = line.split()[0]
+                return ("unchanged" if s.hosts == before else "changed"), 0
             case ["sh", "-c", _, "sh", _]:
                 same = s.ca == data
                 s.ca = data
@@ -341,12 +354,17 @@ def spec_from(args: list[str]) -> dict[str, object]:
     kv = [dict(p.split("=", 1) for p in s.split(",")) for s in opts["--secret"]]
     config = dict(p.split("=", 1) for p in opts["--config"][0].split(","))
     publish = dict(p.split("=", 1) for p in opts["--publish"][0].split(","))
+    mounts = [dict(p.split("=", 1) for p in m.split(",")) for m in opts["--mount"]]
     return {
         "TaskTemplate": {
             "ContainerSpec": {
                 "Image": f"{args[-1]}@sha256:0",
                 "Secrets": [{"File": {"Name": s["target"]}, "SecretName": s["source"]} for s in kv],
                 "Configs": [{"ConfigName": config["source"]}],
+                "Mounts": [
+                    {"Type": m["type"], "Source": m["source"], "Target": m["target"]}
+                    for m in mounts
+                ],
             },
             "Placement": {"Constraints": opts["--constraint"]},
         },
@@ -382,8 +400,8 @@ def assert_password_only_on_login_stdin(runner: FakeRunner, password: bytes) -> 
 def test_ensure_registry_creates_once_then_changes_nothing(
     lead: FakeRunner, tmp_path: Path
 ) -> None:
-    info, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node1", "10.0.0.5")
-    assert (info, changed) == (RegistryInfo("10.0.0.5:5000", "cloudhp"), True)
+    info, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
+    assert (info, changed) == (RegistryInfo(f"{NAME}:5000", "cloudhp"), True)
     swarm = lead.swarm
     assert swarm.ca == (tmp_path / "registry" / "ca.crt").read_bytes()
     assert sorted(n.split("-")[2] for n in swarm.secrets) == ["crt", "htpasswd", "key"]
@@ -398,7 +416,7 @@ def test_ensure_registry_creates_once_then_changes_nothing(
     assert_password_only_on_login_stdin(lead, password_of(tmp_path))
 
     lead.calls.clear()
-    info, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node1", "10.0.0.5")
+    info, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
     assert changed is False
     assert not [c for c in lead.commands() if " create " in c or " rm " in c]
     assert swarm.logins == [password_of(tmp_path)] * 2
@@ -407,10 +425,10 @@ def test_ensure_registry_creates_once_then_changes_nothing(
 def test_a_new_image_replaces_the_service_and_drops_nothing_in_use(
     lead: FakeRunner, tmp_path: Path
 ) -> None:
-    ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node1", "10.0.0.5")
+    ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
     secrets_before = dict(lead.swarm.secrets)
     lead.calls.clear()
-    _, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:2", "node1", "10.0.0.5")
+    _, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:2", NAME)
     assert changed is True
     assert [c.split()[:3] for c in lead.commands() if c.startswith("docker service ")] == [
         ["docker", "service", "inspect"],
@@ -420,18 +438,42 @@ def test_a_new_image_replaces_the_service_and_drops_nothing_in_use(
     assert lead.swarm.secrets == secrets_before  # same files: same secrets, still used
 
 
-def test_a_new_address_rotates_the_certificate_secret_and_removes_the_old(
+def test_a_new_name_rotates_the_certificate_secret_and_removes_the_old(
     lead: FakeRunner, tmp_path: Path
 ) -> None:
-    ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node1", "10.0.0.5")
+    ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
     old = set(lead.swarm.secrets)
-    _, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node2", "10.0.0.6")
+    other = "registry.b.cloudhp.internal"
+    _, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", other)
     assert changed is True
     new = set(lead.swarm.secrets)
     assert len(new) == 3 and len(old & new) == 1  # the htpasswd stayed, crt and key rotated
     spec = lead.swarm.service
     assert spec is not None
-    assert spec["TaskTemplate"]["Placement"] == {"Constraints": ["node.hostname==node2"]}  # type: ignore[index]
+    assert spec["TaskTemplate"]["Placement"] == {  # type: ignore[index]
+        "Constraints": ["node.labels.cloudhp.volume.cloudhp_registry==true"]
+    }
+
+
+def test_a_registry_on_a_named_volume_is_replaced_by_one_on_the_cinder_volume(
+    lead: FakeRunner, tmp_path: Path
+) -> None:
+    """A cluster deployed before the registry had its volume: same image, secrets and
+    config, but a named volume as its storage."""
+    ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
+    spec = lead.swarm.service
+    assert spec is not None
+    spec["TaskTemplate"]["ContainerSpec"]["Mounts"] = [  # type: ignore[index]
+        {"Type": "volume", "Source": "cloudhp-registry-data", "Target": "/var/lib/docker-registry"}
+    ]
+    lead.calls.clear()
+    _, changed = ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
+    assert changed is True
+    assert [c.split()[:3] for c in lead.commands() if c.startswith("docker service ")] == [
+        ["docker", "service", "inspect"],
+        ["docker", "service", "rm"],
+        ["docker", "service", "create"],
+    ]
 
 
 def test_a_registry_that_never_answers_names_its_tasks(
@@ -440,20 +482,30 @@ def test_a_registry_that_never_answers_names_its_tasks(
     monkeypatch.setattr(steps, "READY_TIMEOUT", 0.0)
     lead.swarm.probe_answers = ["000"]
     with pytest.raises(WaitTimeout, match="address already in use") as caught:
-        ensure_registry(lead, tmp_path, "cloudhp/registry:1", "node1", "10.0.0.5")
+        ensure_registry(lead, tmp_path, "cloudhp/registry:1", NAME)
     assert password_of(tmp_path).decode() not in str(caught.value)
     assert lead.swarm.logins == []
 
 
 def test_trust_on_nodes_reports_a_change_only_where_one_happened(tmp_path: Path) -> None:
-    ensure_registry_files(tmp_path, "10.0.0.5")
+    ensure_registry_files(tmp_path, NAME)
     nodes = [FakeRunner(FakeSwarm(), host=f"10.0.0.{i}") for i in (5, 6, 7)]
-    assert trust_on_nodes(nodes, tmp_path, "10.0.0.5:5000") is True
-    assert trust_on_nodes(nodes, tmp_path, "10.0.0.5:5000") is False
+    assert trust_on_nodes(nodes, tmp_path, f"{NAME}:5000") is True
+    assert trust_on_nodes(nodes, tmp_path, f"{NAME}:5000") is False
     nodes.append(FakeRunner(FakeSwarm(), host="10.0.0.8"))
-    assert trust_on_nodes(nodes, tmp_path, "10.0.0.5:5000") is True
+    assert trust_on_nodes(nodes, tmp_path, f"{NAME}:5000") is True
     for node in nodes:
-        assert node.calls[-1].argv == trust_command("10.0.0.5:5000")
+        assert node.calls[-1].argv == trust_command(f"{NAME}:5000")
+
+
+def test_point_hosts_reports_a_change_only_where_one_happened() -> None:
+    nodes = [FakeRunner(FakeSwarm(), host=f"10.0.0.{i}") for i in (5, 6)]
+    assert point_hosts(nodes, NAME, "10.0.0.6") is True
+    assert point_hosts(nodes, NAME, "10.0.0.6") is False
+    assert point_hosts(nodes, NAME, "10.0.0.5") is True
+    assert [n.swarm.hosts for n in nodes] == [{NAME: "10.0.0.5"}] * 2
+    for node in nodes:
+        assert node.calls[-1].argv == hosts_command(NAME, "10.0.0.5")
 
 
 @dataclass
