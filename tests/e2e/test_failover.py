@@ -1,0 +1,411 @@
+"""Failover of a Cinder volume on a localcloud cluster (1 manager, 2 workers): PostgreSQL
+from `examples/pg` on its volume, a `cloudhp watch` controller running as it would on
+a bastion, and node containers killed (`docker kill`: a power loss) or frozen (`docker
+pause`: a hung VM, ACTIVE in Nova but deaf to SSH and Swarm).
+
+The tests run in order on one cluster, each from where the last left it: the volume
+goes back and forth between the two workers. All along, a thread reads Cinder's and
+Nova's views every second and records any volume shown attached to two servers.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openstack
+import pytest
+import requests
+import yaml
+
+from tests.e2e.pgclient import Pg, Writer, cluster_files, wait_for_answer
+
+pytestmark = pytest.mark.docker
+
+CLUSTER = "fo"
+TAG = f"cloudhp-cluster={CLUSTER}"
+VOLUME = "pg_pgdata"
+DOWN_AFTER = 10
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pg"
+MOVE = ["fence", "detach", "attach", "mount", "placement"]
+
+
+def connect(cli, cloud: str = "cloudhp-local") -> openstack.connection.Connection:
+    entry = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"][cloud]
+    return openstack.connect(
+        load_yaml_config=False, load_envvars=False, identity_api_version="3",
+        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
+    )  # fmt: skip
+
+
+def set_faults(cli, rules: list[dict[str, Any]]) -> None:
+    admin = connect(cli, "cloudhp-local-admin")
+    url = admin.auth["auth_url"].rsplit("/identity", 1)[0] + "/localcloud/faults"
+    headers = {"X-Auth-Token": admin.session.get_token()}
+    put = requests.put(url, json={"seed": 1, "rules": rules}, headers=headers, timeout=30)
+    assert put.status_code == 200, put.text
+
+
+class AttachmentPoller:
+    """Every second: how many servers each cluster volume is attached to, in Cinder's
+    view (the volume's attachments) and in Nova's (each server's volume attachments)."""
+
+    def __init__(self, cli) -> None:
+        self.cli = cli
+        self.polls = 0
+        self.doubles: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _once(self, conn: Any) -> None:
+        for volume in conn.block_storage.volumes(details=True):
+            if (volume.metadata or {}).get("cloudhp-cluster") != CLUSTER:
+                continue
+            servers = {a["server_id"] for a in volume.attachments or []}
+            if len(servers) > 1:
+                self.doubles.append(f"Cinder: {volume.name} on {sorted(servers)}")
+        holders: dict[str, set[str]] = defaultdict(set)
+        for server in conn.compute.servers(tags=TAG):
+            for attachment in conn.compute.volume_attachments(server):
+                holders[attachment.volume_id].add(server.name)
+        for volume_id, names in holders.items():
+            if len(names) > 1:
+                self.doubles.append(f"Nova: {volume_id} on {sorted(names)}")
+        self.polls += 1
+
+    def _run(self) -> None:
+        conn = connect(self.cli)
+        while not self._stop.wait(1.0):
+            try:
+                self._once(conn)
+            except openstack.exceptions.SDKException:
+                continue  # a server deleted between list and read: the next poll sees it
+
+    def __enter__(self) -> AttachmentPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+class Controller:
+    """`cloudhp watch` as a process of its own, its lines in a log file."""
+
+    def __init__(self, cli, log: Path) -> None:
+        self.cli = cli
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                ["cloudhp", "watch", "--name", CLUSTER, "--interval", "1",
+                 "--down-after", str(DOWN_AFTER), "--fence-timeout", "15"],
+                stdout=out, stderr=subprocess.STDOUT, env=self.cli.env,
+            )  # fmt: skip
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=120)
+        self.proc = None
+        return code
+
+
+@pytest.fixture(scope="module")
+def cluster(cli, tmp_path_factory) -> Iterator[None]:
+    copy = tmp_path_factory.mktemp("pg") / "pg"
+    shutil.copytree(EXAMPLE, copy)
+    cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
+    cli.json("deploy", str(copy / "docker-compose.yml"), "--name", CLUSTER)
+    yield
+    cli.run("teardown", "--name", CLUSTER, "--yes", "--volumes", timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cloud(cli, cluster) -> openstack.connection.Connection:
+    return connect(cli)
+
+
+@pytest.fixture(scope="module")
+def poller(cli, cluster) -> Iterator[AttachmentPoller]:
+    with AttachmentPoller(cli) as poller:
+        yield poller
+
+
+@pytest.fixture(scope="module")
+def controller(cli, cluster, tmp_path_factory) -> Iterator[Controller]:
+    running = Controller(cli, tmp_path_factory.mktemp("watch") / "watch.log")
+    running.start()
+    yield running
+    if running.proc is not None:
+        running.stop()
+    print(running.log.read_text())
+
+
+@pytest.fixture(scope="module")
+def pg(cli, cluster) -> Pg:
+    client = Pg(cluster_files(cli.home / "home", CLUSTER))
+    client.create_table()
+    return client
+
+
+def volume_row(cli) -> dict[str, Any]:
+    (row,) = [v for v in cli.json("volumes", "--name", CLUSTER)["volumes"] if v["name"] == VOLUME]
+    return row
+
+
+def audit(cli) -> list[dict[str, str]]:
+    path = cli.home / "home" / "clusters" / CLUSTER / "volumes-audit.jsonl"
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [entry for entry in lines if entry["volume"] == VOLUME]
+
+
+def wait_for_step(cli, since: int, step: str, timeout: float = 180, every: float = 0.5) -> list:
+    """The volume's audit entries after the first `since`, once one of them is `step`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = audit(cli)[since:]
+        if any(e["step"] == step for e in entries):
+            return entries
+        time.sleep(every)
+    raise AssertionError(f"no {step!r} in the audit log after {timeout}s: {audit(cli)[since:]}")
+
+
+def in_order(entries: list[dict[str, str]], steps: list[str]) -> list[str]:
+    """The steps' first positions must rise: fence before detach before attach ..."""
+    seen = [e["step"] for e in entries]
+    assert all(step in seen for step in steps), seen
+    positions = [seen.index(step) for step in steps]
+    assert positions == sorted(positions), seen
+    return seen
+
+
+def server_of(cloud, node: str) -> Any:
+    (server,) = [s for s in cloud.compute.servers(tags=TAG) if s.name == node]
+    return server
+
+
+def node_container(cloud, node: str) -> str:
+    label = f"label=cloudhp.localcloud.server={server_of(cloud, node).id}"
+    found = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", label], check=True, capture_output=True, text=True
+    )
+    [container] = found.stdout.split()
+    return container
+
+
+def docker(*args: str) -> None:
+    subprocess.run(["docker", *args], check=True, capture_output=True)
+
+
+def on_node(cli, node: str, script: str) -> subprocess.CompletedProcess[str]:
+    return cli.run("ssh", node, "--", "sh", "-c", shlex.quote(script), timeout=60)
+
+
+def swarm_status(cli, node: str) -> str:
+    """The node's status as the manager's Swarm shows it (ready, down, unknown)."""
+    listed = on_node(
+        cli, f"{CLUSTER}-manager-1", "docker node ls --format '{{.Hostname}} {{.Status}}'"
+    )
+    assert listed.returncode == 0, listed.stderr
+    statuses = dict(line.split() for line in listed.stdout.splitlines())
+    return statuses.get(node, "").lower()
+
+
+def wait_until(what: str, check, timeout: float = 180, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def start_again(cli, cloud, node: str) -> None:
+    """os-start, then wait until the node answers SSH and is Ready in the Swarm."""
+    server = server_of(cloud, node)
+    if server.status != "ACTIVE":
+        cloud.compute.start_server(server)
+    wait_until(f"{node} ACTIVE", lambda: server_of(cloud, node).status == "ACTIVE")
+    wait_until(f"{node} answers SSH", lambda: on_node(cli, node, "true").returncode == 0)
+    wait_until(f"{node} Ready in the Swarm", lambda: swarm_status(cli, node) == "ready")
+
+
+def assert_let_go(cli, cloud, node: str, device: str) -> None:
+    """The old node, running again, holds nothing of the volume and cannot write to it."""
+    server = server_of(cloud, node)
+    volume_id = volume_row(cli)["id"]
+    assert volume_id not in {a.volume_id for a in cloud.compute.volume_attachments(server)}
+    root = f"/var/lib/cloudhp/volumes/{VOLUME}"
+    found = on_node(
+        cli, node,
+        f"findmnt -n {root} >/dev/null && echo mounted; test -e {root}/data && echo data; "
+        f"test -b {device} && echo device; true",
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == [], found.stdout  # not mounted, no data dir, no device
+    script = f"docker node inspect {node} --format '{{{{json .Spec.Labels}}}}'"
+    labels = on_node(cli, f"{CLUSTER}-manager-1", script)
+    assert f"cloudhp.volume.{VOLUME}" not in labels.stdout, labels.stdout
+
+
+def attached_device(cloud, cli) -> str:
+    volume = cloud.block_storage.get_volume(volume_row(cli)["id"])
+    (attachment,) = volume.attachments
+    return str(attachment["device"])
+
+
+def test_a_killed_node_s_database_answers_elsewhere_with_every_acknowledged_row(
+    cli, cloud, controller, poller, pg
+) -> None:
+    holder = volume_row(cli)["node"]
+    device = attached_device(cloud, cli)
+    since = len(audit(cli))
+    reader = Pg(pg.files)
+    with Writer(pg):
+        wait_until("20 rows acknowledged", lambda: len(pg.acknowledged) >= 20, timeout=120)
+        killed = time.monotonic()
+        docker("kill", node_container(cloud, holder))
+        listed = cli.run("volumes", "--name", CLUSTER, "--output", "json")
+        answer = wait_for_answer(reader, other_than=holder, deadline=killed + 120)
+        took = time.monotonic() - killed
+        wait_until("the writer on the new node", lambda: pg.node not in (None, holder))
+        count = len(pg.acknowledged)
+        wait_until("10 more rows", lambda: len(pg.acknowledged) >= count + 10, timeout=60)
+    assert answer is not None, f"no answer from another node within 120 s: {audit(cli)[since:]}"
+    print(f"answered from {answer[0]} {took:.1f}s after the kill")
+    assert listed.returncode == 0, listed.stderr  # the list works while the node is lost
+    (shown,) = [v for v in json.loads(listed.stdout)["volumes"] if v["name"] == VOLUME]
+    assert shown["state"] in ("unreachable", "moving"), shown
+    final = reader.rows()
+    assert final is not None
+    assert set(pg.acknowledged) <= final, sorted(set(pg.acknowledged) - final)
+    entries = wait_for_step(cli, since, "done")
+    steps = in_order(entries, ["detect", *MOVE, "done"])
+    fenced = next(e for e in entries if e["step"] == "fenced")
+    assert fenced["detail"] == "already SHUTOFF", fenced  # Nova saw the power loss
+    assert steps[-1] == "done"
+    after = volume_row(cli)
+    assert after["node"] == answer[0] != holder and after["state"] == "mounted"
+    start_again(cli, cloud, holder)
+    assert_let_go(cli, cloud, holder, device)
+
+
+def test_a_short_freeze_moves_nothing(cli, cloud, controller, poller, pg) -> None:
+    """Frozen until the Swarm shows it Down, then a few seconds: under --down-after."""
+    holder = volume_row(cli)["node"]
+    since = len(audit(cli))
+    container = node_container(cloud, holder)
+    docker("pause", container)
+    try:
+        wait_until("the Swarm shows it Down", lambda: swarm_status(cli, holder) == "down", 90)
+        time.sleep(DOWN_AFTER / 3)
+    finally:
+        docker("unpause", container)
+    wait_until("Ready again", lambda: swarm_status(cli, holder) == "ready", 90)
+    time.sleep(DOWN_AFTER + 5)  # a controller that misjudged it would have started by now
+    assert audit(cli)[since:] == []
+    assert volume_row(cli)["node"] == holder
+    assert pg.rows() is not None and pg.node == holder
+
+
+def test_a_long_freeze_is_fenced_through_nova_before_the_volume_moves(
+    cli, cloud, controller, poller, pg
+) -> None:
+    holder = volume_row(cli)["node"]
+    since = len(audit(cli))
+    docker("pause", node_container(cloud, holder))
+    entries = wait_for_step(cli, since, "done")
+    steps = in_order(entries, ["detect", *MOVE, "done"])
+    fenced = next(e for e in entries if e["step"] == "fenced")
+    assert fenced["detail"] == "stopped through Nova", fenced
+    assert steps.index("fenced") < steps.index("detach")
+    assert server_of(cloud, holder).status == "SHUTOFF"
+    answer = wait_for_answer(Pg(pg.files), other_than=holder, deadline=time.monotonic() + 120)
+    assert answer is not None and set(pg.acknowledged) <= answer[1]
+    start_again(cli, cloud, holder)
+
+
+def test_a_failing_nova_stop_moves_nothing_until_the_fence_is_confirmed(
+    cli, cloud, controller, poller, pg
+) -> None:
+    holder = volume_row(cli)["node"]
+    volume_id = volume_row(cli)["id"]
+    since = len(audit(cli))
+    set_faults(cli, [{"service": "compute", "action": "os-stop", "kind": "500", "rate": 1}])
+    container = node_container(cloud, holder)
+    try:
+        docker("pause", container)
+        entries = wait_for_step(cli, since, "fence_pending")
+        assert [e["step"] for e in entries] == ["detect", "fence", "fence_pending"]
+        assert volume_row(cli)["state"] == "FENCE_PENDING"
+        time.sleep(3)  # later passes must not move it either
+        volume = cloud.block_storage.get_volume(volume_id)
+        assert [a["server_id"] for a in volume.attachments] == [server_of(cloud, holder).id]
+        assert [e["step"] for e in audit(cli)[since:]] == ["detect", "fence", "fence_pending"]
+        log = controller.log.read_text()
+        assert f"cloudhp volume confirm-fence {VOLUME}" in log
+    finally:
+        set_faults(cli, [])
+    # The operator makes sure it is off (here: pulls the power) and confirms, with the
+    # controller stopped so that the command itself completes the move.
+    assert controller.stop() == 0
+    docker("kill", container)
+    confirmed = cli.json("volume", "confirm-fence", VOLUME, "--name", CLUSTER)
+    assert confirmed["state"] == "moved" and confirmed["from"] == holder, confirmed
+    entries = audit(cli)[since:]
+    in_order(entries, ["fence_pending", "fenced", "detach", "attach", "mount", "placement"])
+    assert next(e for e in entries if e["step"] == "fenced")["detail"] == "confirmed by hand"
+    answer = wait_for_answer(Pg(pg.files), other_than=holder, deadline=time.monotonic() + 120)
+    assert answer is not None and set(pg.acknowledged) <= answer[1]
+    controller.start()
+    start_again(cli, cloud, holder)
+
+
+def kill_controller_at(cli, controller: Controller, since: int, step: str) -> None:
+    """SIGKILL the controller as soon as the audit log shows `step` about to be done."""
+    wait_for_step(cli, since, step, every=0.05)
+    assert controller.stop(signal.SIGKILL) == -signal.SIGKILL
+    controller.start()
+
+
+def test_a_controller_killed_after_detach_and_after_attach_completes_the_move(
+    cli, cloud, controller, poller, pg
+) -> None:
+    holder = volume_row(cli)["node"]
+    since = len(audit(cli))
+    docker("kill", node_container(cloud, holder))
+    kill_controller_at(cli, controller, since, "attach")  # detached, attach under way
+    first = len(audit(cli)) - since
+    kill_controller_at(cli, controller, since + first, "check")  # attached, not mounted
+    entries = wait_for_step(cli, since, "done")
+    in_order(entries, ["detect", *MOVE, "done"])
+    volume = cloud.block_storage.get_volume(volume_row(cli)["id"])
+    assert volume.status == "in-use" and len(volume.attachments) == 1
+    transient = [v.name for v in cloud.block_storage.volumes() if v.status in ("attaching",
+                 "detaching", "reserved")]  # fmt: skip
+    assert transient == []
+    assert volume_row(cli)["state"] == "mounted"
+    answer = wait_for_answer(Pg(pg.files), other_than=holder, deadline=time.monotonic() + 120)
+    assert answer is not None and set(pg.acknowledged) <= answer[1]
+    start_again(cli, cloud, holder)
+
+
+def test_no_volume_was_ever_attached_to_two_servers(poller) -> None:
+    assert poller.polls > 60, poller.polls  # it ran through the failovers above
+    assert poller.doubles == []
