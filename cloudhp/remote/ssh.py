@@ -8,6 +8,7 @@ authentication.
 
 from __future__ import annotations
 
+import logging
 import shlex
 import socket
 import time
@@ -30,6 +31,12 @@ from cloudhp.errors import (
 )
 from cloudhp.remote.hostkeys import KnownHosts, host_entry
 from cloudhp.remote.runner import Result
+
+# paramiko's transport thread logs a node that stops answering mid-handshake as an
+# ERROR with its traceback; with no handler, Python's last resort prints it on stderr,
+# into a long-running controller's log, though the caller gets the same error raised
+# and reports it in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def from_ssh(exc: BaseException, host: str) -> CloudhpError:
