@@ -58,8 +58,14 @@ def registry_holder(nodes: ClusterNodes) -> RecordedNode | None:
     return next((n for n in nodes.nodes if n.name in held), None)
 
 
-def point_registry(nodes: ClusterNodes, holder: RecordedNode, reporter: Reporter) -> list[str]:
-    """Every reachable node's hosts line (and the bastion's, where `login` wrote one)
+def point_registry(
+    nodes: ClusterNodes,
+    holder: RecordedNode,
+    reporter: Reporter,
+    bastion_hosts: Path = Path(cmd.HOSTS_FILE),
+    run: RunLocal = run_local,
+) -> list[str]:
+    """Every reachable node's hosts line (and this machine's, where `login` wrote one)
     names `holder` as the registry; returns the nodes that did not answer.
 
     Called once the registry's volume is placed on `holder` (Swarm starts the registry
@@ -75,10 +81,10 @@ def point_registry(nodes: ClusterNodes, holder: RecordedNode, reporter: Reporter
         return None
 
     missed = [n for n in in_parallel(point, nodes.nodes) if n is not None]
-    if _bastion_points(name):
+    if _names(bastion_hosts, name):
         _checked(
-            run_local(hosts_command(name, holder.private_ip), b""),
-            f"pointing {name} at {holder.private_ip} in this machine's {cmd.HOSTS_FILE}",
+            run(hosts_command(name, holder.private_ip, str(bastion_hosts)), b""),
+            f"pointing {name} at {holder.private_ip} in this machine's {bastion_hosts}",
             hint="it needs root or passwordless sudo on this machine",
         )
     reporter.step(
@@ -88,10 +94,10 @@ def point_registry(nodes: ClusterNodes, holder: RecordedNode, reporter: Reporter
     return missed
 
 
-def _bastion_points(name: str) -> bool:
-    """Whether this machine's hosts file names the registry (`login` wrote it)."""
+def _names(hosts: Path, name: str) -> bool:
+    """Whether the hosts file names the registry (on the bastion, `login` wrote it)."""
     try:
-        text = Path(cmd.HOSTS_FILE).read_text()
+        text = hosts.read_text()
     except OSError:
         return False
     return any(line.split()[1:2] == [name] for line in text.splitlines())

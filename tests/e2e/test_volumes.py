@@ -3,6 +3,7 @@ the counter example deployed with its volume (made once, attached, formatted, mo
 on a worker, the task placed there), a rerun that changes nothing, `cloudhp volumes`,
 a planned move to the other worker that keeps the count, a teardown that keeps the
 volume and an init + deploy that brings the count back, and `teardown --volumes`.
+The cluster registry's own volume (`cloudhp_registry`) goes along beside it.
 
 The tests run in order on one cluster: each one starts from where the last left it.
 """
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.docker
 
 CLUSTER = "vol"
 LOGICAL = "counter_data"
+REGISTRY = "cloudhp_registry"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "counter"
 
 
@@ -38,6 +40,10 @@ def on_node(cli, node: str, script: str) -> str:
 
 def volume_rows(cli) -> list[dict]:
     return cli.json("volumes")["volumes"]
+
+
+def counter_rows(cli) -> list[dict]:
+    return [r for r in volume_rows(cli) if r["name"] == LOGICAL]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +66,11 @@ def url_of(deployed: dict) -> str:
 def test_deploy_makes_mounts_and_places_the_volume(cli, deployed) -> None:
     phases = {p["phase"]: p["changed"] for p in deployed["phases"]}
     assert phases["volumes"] is True
-    (row,) = volume_rows(cli)
+    rows = volume_rows(cli)
+    assert [(r["name"], r["state"], r["service"]) for r in rows if r["name"] == REGISTRY] == [
+        (REGISTRY, "mounted", "cloudhp-registry")
+    ]
+    (row,) = [r for r in rows if r["name"] == LOGICAL]
     assert row["name"] == LOGICAL and row["size_gb"] == 1
     assert row["state"] == "mounted" and row["service"] == "counter_web"
     assert "worker" in row["node"]  # not the manager, which holds the ingress
@@ -92,7 +102,7 @@ def test_scaling_a_service_with_a_volume_past_one_task_is_refused(cli, deployed)
 
 
 def test_move_to_the_other_worker_keeps_the_data(cli, deployed) -> None:
-    (before,) = volume_rows(cli)
+    (before,) = counter_rows(cli)
     other = next(
         n["name"] for n in cli.json("status")["nodes"]
         if "worker" in n["name"] and n["name"] != before["node"]
@@ -101,7 +111,7 @@ def test_move_to_the_other_worker_keeps_the_data(cli, deployed) -> None:
     assert moved["changed"] is True and moved["from_node"] == before["node"]
     assert moved["steps"] == ["placement", "detach", "attach", "check", "mount", "placement",
                               "done"]  # fmt: skip
-    (after,) = volume_rows(cli)
+    (after,) = counter_rows(cli)
     assert (after["node"], after["state"]) == (other, "mounted")
     answer = call(url_of(deployed))
     assert answer["count"] == 3
@@ -125,18 +135,23 @@ def test_move_refuses_an_unknown_node_or_volume(cli, deployed) -> None:
 
 def test_teardown_keeps_the_volume_and_init_brings_the_data_back(cli, deployed, compose) -> None:
     down = cli.json("teardown", "--yes")
-    assert [(v["name"], v["size_gb"]) for v in down["kept_volumes"]] == [(LOGICAL, 1)]
+    kept = sorted((v["name"], v["size_gb"]) for v in down["kept_volumes"])
+    assert kept == [(REGISTRY, 1), (LOGICAL, 1)]
     assert not down["deleted"].get("volume")
     cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
     back = cli.json("deploy", str(compose))
     assert call(url_of(back))["count"] == 4
-    (row,) = volume_rows(cli)
-    assert row["state"] == "mounted"
+    phases = {p["phase"]: p["changed"] for p in back["phases"]}
+    assert phases["images"] is False  # the registry's kept volume still holds them: no push
+    assert {r["name"]: r["state"] for r in volume_rows(cli)} == {
+        LOGICAL: "mounted",
+        REGISTRY: "mounted",
+    }
 
 
 def test_teardown_with_volumes_deletes_them(cli, deployed) -> None:
     down = cli.json("teardown", "--yes", "--volumes")
     assert down["kept_volumes"] == []
-    assert len(down["deleted"]["volume"]) == 1
+    assert len(down["deleted"]["volume"]) == 2  # the counter's and the registry's
     again = cli.json("teardown", "--yes", "--volumes")
     assert again["changed"] is False and again["counts"] == {}
