@@ -17,7 +17,8 @@ def registry() -> None:
 @cluster_option
 @output_option
 def info(cluster: str | None, output: str) -> None:
-    """Address, repository prefix, user name and password file (0600) of the registry."""
+    """Address, the node holding the registry's volume, repository prefix, user name and
+    password file (0600) of the registry."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.flows.registry import registry_access
 
@@ -26,6 +27,7 @@ def info(cluster: str | None, output: str) -> None:
 
     def text() -> None:
         click.echo(f"address            {access.address}")
+        click.echo(f"on node            {access.node} ({access.node_ip})")
         click.echo(f"repository prefix  {access.repository_prefix}")
         click.echo(f"user name          {access.username}")
         click.echo(f"password file      {access.password_file}")
@@ -38,8 +40,10 @@ def info(cluster: str | None, output: str) -> None:
 @cluster_option
 @output_option
 def login(cluster: str | None, output: str) -> None:
-    """Trust the registry's CA in this machine's Docker engine and `docker login` to it
-    (the password goes on stdin); `docker push <prefix>...` then works by hand."""
+    """Point the registry's name at its node in this machine's /etc/hosts, trust its CA
+    in this machine's Docker engine and `docker login` to it (the password goes on
+    stdin); `docker push <prefix>...` then works by hand. A move of the registry's
+    volume rewrites that line, and so does login again."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.flows.registry import login_bastion, registry_access
 
@@ -53,7 +57,7 @@ def login(cluster: str | None, output: str) -> None:
 @cluster_option
 @output_option
 def logout(cluster: str | None, output: str) -> None:
-    """`docker logout` and remove the registry's CA from this machine's engine."""
+    """`docker logout`, and remove the registry's CA and hosts line from this machine."""
     from cloudhp.flows.nodes import open_nodes
     from cloudhp.flows.registry import logout_bastion, registry_access
 
