@@ -1,12 +1,14 @@
 """`cloudhp scale-nodes` (and `init` with smaller counts) on one localcloud cluster of
 1 manager + 1 worker: a worker and two managers added, then removed again (managers
 3 -> 1 one demotion at a time) under steady traffic through the ingress, with no failed
-request and the Raft majority watched throughout; and a scale-in that would strand the
-services' memory reservations refused with nothing changed."""
+request and the Raft majority watched throughout, a service with a Cinder volume on a
+leaving manager brought back with its data on the worker that stays; and a scale-in
+that would strand the services' memory reservations refused with nothing changed."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from pathlib import Path
 
@@ -19,13 +21,14 @@ pytestmark = pytest.mark.docker
 CLUSTER = "scl"
 API = Path(__file__).resolve().parents[2] / "examples" / "shop" / "api.yaml"
 MIB = 1024 * 1024
+VOLUME = f"{CLUSTER}_data"
 
 
 @pytest.fixture(scope="module")
 def cluster(cli):
     doc = cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "1")
     yield doc
-    cli.run("teardown", "--name", CLUSTER, "--yes", timeout=600)
+    cli.run("teardown", "--name", CLUSTER, "--yes", "--volumes", timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,32 @@ def web(cli, cluster, images) -> str:
 
 
 def on_lead(cli, *argv: str) -> str:
-    result = cli.run("ssh", "--name", CLUSTER, "manager-1", "--", *argv, timeout=60)
+    return on_node(cli, "manager-1", *argv)
+
+
+def on_node(cli, node: str, *argv: str) -> str:
+    result = cli.run("ssh", "--name", CLUSTER, node, "--", *argv, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def in_keep(cli, node: str, script: str) -> str:
+    """`script` run inside the keep service's container on `node`."""
+    inner = f"docker exec $(docker ps -q -f name={CLUSTER}_keep) sh -c {shlex.quote(script)}"
+    return on_node(cli, node, "sh", "-c", shlex.quote(inner))
+
+
+@pytest.fixture(scope="module")
+def keep_definition(tmp_path_factory, images) -> Path:
+    """One task with a 1 GiB Cinder volume mounted at /data."""
+    path = tmp_path_factory.mktemp("keep") / "keep.json"
+    path.write_text(json.dumps({
+        "container-tag": images["sampleapp"].tag, "memory-reservation": 32,
+        "memory-limit": 64, "container-port": 8080, "replicas": 1,
+        "environment": [{"name": "PORT", "value": "8080"}],
+        "volumes": [{"name": "data", "size": 1, "target": "/data"}],
+    }))  # fmt: skip
+    return path
 
 
 def node_ls(cli) -> list[dict]:
@@ -90,7 +116,9 @@ class RaftWatch:
         self._thread.join()
 
 
-def test_nodes_added_then_removed_under_load_drop_no_request_and_keep_a_raft_majority(cli, web):
+def test_nodes_added_then_removed_under_load_drop_no_request_and_keep_a_raft_majority(
+    cli, web, keep_definition
+):
     with Load(web) as load:
         out = cli.json("scale-nodes", "--name", CLUSTER, "--workers", "2", "--managers", "3")
         assert out["removed"] == []
@@ -104,6 +132,11 @@ def test_nodes_added_then_removed_under_load_drop_no_request_and_keep_a_raft_maj
         # Swarm spreads a service's new tasks onto the nodes with fewest of its tasks.
         cli.json("scale", "--name", CLUSTER, f"{CLUSTER}-web=5")
         assert any(t.startswith(f"{CLUSTER}_web.") for t in tasks_on(cli, f"{CLUSTER}-worker-2"))
+        # A volume on a manager that goes (both non-lead managers do): it must follow.
+        cli.json("service", "create", "keep", "--project", CLUSTER,
+                 "--definition", str(keep_definition), "--name", CLUSTER)  # fmt: skip
+        cli.json("volume", "move", VOLUME, "--to", f"{CLUSTER}-manager-2", "--name", CLUSTER)
+        in_keep(cli, "manager-2", "echo written-before > /data/marker")
         with RaftWatch(cli) as watch:
             back = cli.json("scale-nodes", "--name", CLUSTER, "--workers", "1", "--managers", "1")
     assert sorted(back["removed"]) == [
@@ -125,6 +158,14 @@ def test_nodes_added_then_removed_under_load_drop_no_request_and_keep_a_raft_maj
                    if s["name"] == f"{CLUSTER}-web")  # fmt: skip
     assert (web_row["running"], web_row["desired"]) == (5, 5)
     assert get(web)[0] == 200
+    (moved,) = [m for m in back["moved_volumes"] if m["volume"] == VOLUME]
+    assert (moved["from_node"], moved["to_node"]) == (
+        f"{CLUSTER}-manager-2", f"{CLUSTER}-worker-1",
+    )  # fmt: skip
+    assert moved["steps"][-1] == "done"
+    (row,) = [r for r in cli.json("volumes", "--name", CLUSTER)["volumes"] if r["name"] == VOLUME]
+    assert (row["node"], row["state"]) == (f"{CLUSTER}-worker-1", "mounted")
+    assert in_keep(cli, "worker-1", "cat /data/marker").strip() == "written-before"
 
 
 def test_a_scale_in_without_room_for_the_reservations_is_refused_and_changes_nothing(
