@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cloudhp.errors import ConflictError
+from cloudhp.steps.swarm_nodes import SwarmNode
 
 DEFAULT_DOWN_AFTER = 60.0
 """Seconds a Swarm node may be Down (its server still ACTIVE) before it is replaced."""
@@ -30,55 +31,6 @@ class QuorumLost(ConflictError):
     """Too few managers are reachable for Raft to agree on anything: no manager can be
     removed or added, so nothing is changed (recovering means choosing which state
     survives, a decision left to a person)."""
-
-
-@dataclass(frozen=True)
-class SwarmNode:
-    """One entry of `docker node inspect`; a replaced node leaves an entry of its own
-    name behind until it is removed."""
-
-    node_id: str
-    hostname: str
-    state: str  # ready, down, unknown, disconnected
-    since: datetime.datetime  # when the entry last changed (its state, its labels)
-    manager: bool
-    reachable: bool  # a manager's Raft reachability; False for a worker
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-def parse_time(text: str) -> datetime.datetime:
-    """Docker's RFC 3339 times carry nanoseconds, which `fromisoformat` refuses."""
-    text = text.strip().replace("Z", "+00:00")
-    main, _, zone = text.partition("+")
-    if "." in main:
-        seconds, fraction = main.split(".", 1)
-        main = f"{seconds}.{fraction[:6].ljust(6, '0')}"
-    return datetime.datetime.fromisoformat(f"{main}+{zone or '00:00'}")
-
-
-def parse_swarm_nodes(docs: Iterable[Mapping[str, object]]) -> list[SwarmNode]:
-    nodes = []
-    for doc in docs:
-        status = _mapping(doc.get("Status"))
-        manager = _mapping(doc.get("ManagerStatus"))
-        spec = _mapping(doc.get("Spec"))
-        description = _mapping(doc.get("Description"))
-        nodes.append(
-            SwarmNode(
-                node_id=str(doc["ID"]),
-                hostname=str(description.get("Hostname", "")).split(".")[0],
-                state=str(status.get("State", "unknown")),
-                since=parse_time(str(doc.get("UpdatedAt") or doc.get("CreatedAt"))),
-                manager=bool(manager),
-                reachable=manager.get("Reachability") == "reachable",
-                labels={str(k): str(v) for k, v in _mapping(spec.get("Labels")).items()},
-            )
-        )
-    return nodes
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -165,7 +117,7 @@ def _decide(
 
     def repair(reason: str, ids: Sequence[SwarmNode], *, replace: bool = True) -> Repair:
         server_id = server.server_id if server and replace else None
-        ids_ = tuple(n.node_id for n in ids)
+        ids_ = tuple(n.id for n in ids)
         return Repair(name, role, reason, replace, server_id, ids_, _inherited(entries))
 
     if server is None:
@@ -192,6 +144,11 @@ def _inherited(entries: Sequence[SwarmNode]) -> dict[str, str]:
     return {k: v for k, v in newest.labels.items() if k.startswith(LABEL_PREFIX)}
 
 
+def has_quorum(reachable: int, managers: int) -> bool:
+    """Raft agrees when more than half of its members answer."""
+    return managers > 0 and 2 * reachable > managers
+
+
 @dataclass(frozen=True)
 class Quorum:
     managers: int
@@ -199,20 +156,19 @@ class Quorum:
 
     @property
     def holds(self) -> bool:
-        """Raft agrees when more than half of its members answer."""
-        return 2 * self.reachable > self.managers
+        return has_quorum(self.reachable, self.managers)
 
     def __str__(self) -> str:
         return f"{self.reachable}/{self.managers} managers reachable"
 
     def without(self, node: SwarmNode) -> Quorum:
         """The quorum once `node` (a manager) is demoted and removed."""
-        return Quorum(self.managers - 1, self.reachable - (1 if node.reachable else 0))
+        return Quorum(self.managers - 1, self.reachable - (1 if node.reachable_manager else 0))
 
 
 def quorum_of(swarm: Sequence[SwarmNode]) -> Quorum:
-    managers = [n for n in swarm if n.manager]
-    return Quorum(len(managers), sum(1 for n in managers if n.reachable))
+    managers = [n for n in swarm if n.raft_member]
+    return Quorum(len(managers), sum(1 for n in managers if n.reachable_manager))
 
 
 def removal_order(swarm: Sequence[SwarmNode], ids: Iterable[str]) -> list[SwarmNode]:
@@ -222,14 +178,16 @@ def removal_order(swarm: Sequence[SwarmNode], ids: Iterable[str]) -> list[SwarmN
     Raises:
         QuorumLost: quorum is lost already, or removing these managers would lose it.
     """
-    by_id = {n.node_id: n for n in swarm}
+    by_id = {n.id: n for n in swarm}
     chosen = [by_id[i] for i in ids if i in by_id]
-    chosen.sort(key=lambda n: (not n.manager, n.reachable, n.hostname))
+    chosen.sort(key=lambda n: (not n.raft_member, n.reachable_manager, n.hostname))
     quorum = quorum_of(swarm)
     if not quorum.holds:
-        raise quorum_lost(quorum, [n.hostname for n in swarm if n.manager and n.reachable])
+        raise quorum_lost(
+            quorum, [n.hostname for n in swarm if n.raft_member and n.reachable_manager]
+        )
     for node in chosen:
-        if not node.manager:
+        if not node.raft_member:
             continue
         after = quorum.without(node)
         if not after.holds:

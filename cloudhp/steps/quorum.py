@@ -18,6 +18,7 @@ from cloudhp.commands.nodes import demote_command
 from cloudhp.errors import ConflictError, WaitTimeout
 from cloudhp.polling import poll
 from cloudhp.remote.runner import Runner
+from cloudhp.steps.health import has_quorum
 from cloudhp.steps.swarm_nodes import SwarmNode, swarm_nodes, update_node
 
 DEMOTE_TIMEOUT = 120.0
@@ -25,11 +26,6 @@ DEMOTE_TIMEOUT = 120.0
 
 class QuorumAtRisk(ConflictError):
     """A demotion could lose the Raft majority (a manager is unreachable): refused."""
-
-
-def has_quorum(reachable: int, managers: int) -> bool:
-    """More than half of the managers can take part in Raft."""
-    return managers > 0 and 2 * reachable > managers
 
 
 def safe_to_demote(reachable: int, managers: int) -> bool:

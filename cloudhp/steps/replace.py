@@ -38,16 +38,14 @@ from cloudhp.steps.attached_volumes import attached_to, left_to_the_controller, 
 from cloudhp.steps.health import (
     Health,
     Quorum,
-    SwarmNode,
     classify,
-    parse_swarm_nodes,
-    parse_time,
     quorum_lost,
     quorum_of,
     removal_order,
 )
 from cloudhp.steps.health import Server as ServerState
 from cloudhp.steps.servers import cluster_servers
+from cloudhp.steps.swarm_nodes import SwarmNode, parse_node, parse_time
 
 CONNECT_TIMEOUT = 5.0
 """A dead manager's address is skipped after this long: the next one is asked."""
@@ -94,7 +92,7 @@ def read_swarm(managers: Sequence[tuple[str, Runner]]) -> tuple[str, str, list[S
             continue
         if found.exited == 0:
             clock, _, docs = found.stdout.partition("\n")
-            return name, clock, parse_swarm_nodes(json.loads(docs))
+            return name, clock, [parse_node(doc) for doc in json.loads(docs)]
         if not any(text in found.stderr for text in NO_SWARM):
             leaderless.append(name)  # in a Swarm, and cannot list it: no leader
     if leaderless:
@@ -170,10 +168,10 @@ def heal(ctx: ClusterContext, down_after: float, *, dry_run: bool = False) -> In
         if order and lead is not None:
             manager = dict(runners)[lead]
             for node in order:
-                ctx.reporter.step(f"removing the Swarm node {node.hostname} ({node.node_id})")
-                if node.manager:
-                    manager.run(demote_command(node.node_id))
-                manager.run(remove_node_command(node.node_id))
+                ctx.reporter.step(f"removing the Swarm node {node.hostname} ({node.id})")
+                if node.raft_member:
+                    manager.run(demote_command(node.id))
+                manager.run(remove_node_command(node.id))
         for repair in health.replaced:
             ctx.reporter.step(f"replacing {repair.name}: {repair.reason}")
             if repair.server_id:

@@ -2,12 +2,14 @@
 
 `docker node inspect` carries everything scaling in decides on (role, availability,
 state, the memory the node offers, its labels, the Raft reachability of a manager), so
-it is parsed once into `SwarmNode`; `docker node ps` counts the tasks meant to run on
-each node.
+it is parsed once into `SwarmNode`, which repair reads too (`cloudhp.steps.health`:
+when an entry changed, its Raft membership); `docker node ps` counts the tasks meant to
+run on each node.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from collections import Counter
@@ -21,6 +23,7 @@ from cloudhp.remote.runner import Runner
 
 OUT_OF_SEQUENCE = "update out of sequence"
 UPDATE_ATTEMPTS = 10
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,17 @@ class SwarmNode:
     memory_bytes: int
     labels: dict[str, str] = field(default_factory=dict)
     leader: bool = False
-    reachability: str = ""  # managers: reachable or unreachable; workers: ""
+    reachability: str = ""  # Raft members: reachable or unreachable; others: ""
+    since: datetime.datetime = EPOCH  # when the entry last changed (its state, its labels)
+
+    @property
+    def raft_member(self) -> bool:
+        """Shown with a ManagerStatus: counts in Raft, even while a demotion settles."""
+        return self.reachability != ""
 
     @property
     def reachable_manager(self) -> bool:
-        return self.role == "manager" and self.reachability == "reachable"
+        return self.reachability == "reachable"
 
     @property
     def schedulable(self) -> bool:
@@ -45,10 +54,21 @@ class SwarmNode:
         return self.availability == "active" and self.state == "ready"
 
 
+def parse_time(text: str) -> datetime.datetime:
+    """Docker's RFC 3339 times carry nanoseconds, which `fromisoformat` refuses."""
+    text = text.strip().replace("Z", "+00:00")
+    main, _, zone = text.partition("+")
+    if "." in main:
+        seconds, fraction = main.split(".", 1)
+        main = f"{seconds}.{fraction[:6].ljust(6, '0')}"
+    return datetime.datetime.fromisoformat(f"{main}+{zone or '00:00'}")
+
+
 def parse_node(doc: dict[str, Any]) -> SwarmNode:
     spec = doc.get("Spec") or {}
     description = doc.get("Description") or {}
     manager = doc.get("ManagerStatus") or {}
+    changed = doc.get("UpdatedAt") or doc.get("CreatedAt")
     return SwarmNode(
         id=str(doc.get("ID", "")),
         hostname=str(description.get("Hostname", "")).split(".")[0],
@@ -59,6 +79,7 @@ def parse_node(doc: dict[str, Any]) -> SwarmNode:
         labels={str(k): str(v) for k, v in (spec.get("Labels") or {}).items()},
         leader=bool(manager.get("Leader")),
         reachability=str(manager.get("Reachability", "")),
+        since=parse_time(str(changed)) if changed else EPOCH,
     )
 
 

@@ -11,13 +11,11 @@ from cloudhp.steps.health import (
     QuorumLost,
     Repair,
     Server,
-    SwarmNode,
     classify,
-    parse_swarm_nodes,
-    parse_time,
     quorum_of,
     removal_order,
 )
+from cloudhp.steps.swarm_nodes import SwarmNode, parse_node, parse_time
 
 NOW = datetime.datetime(2026, 12, 2, 18, 0, 0, tzinfo=datetime.UTC)
 MEMBERS = [("c-manager-1", "manager"), ("c-worker-1", "worker")]
@@ -35,7 +33,12 @@ def node(
     labels: dict[str, str] | None = None,
 ) -> SwarmNode:
     since = NOW - datetime.timedelta(seconds=ago)
-    return SwarmNode(node_id, hostname, state, since, manager, manager and reachable, labels or {})
+    role, raft = (
+        ("manager", "reachable" if reachable else "unreachable") if manager else ("worker", "")
+    )
+    return SwarmNode(
+        node_id, hostname, role, "active", state, 0, labels or {}, reachability=raft, since=since
+    )
 
 
 HEALTHY = [node("m1", "c-manager-1", manager=True), node("w1", "c-worker-1")]
@@ -136,7 +139,7 @@ def three_managers(down: str) -> list[SwarmNode]:
 def test_one_dead_manager_of_three_may_go_and_leaves_two_of_two() -> None:
     swarm = three_managers(down="m2")
     assert str(quorum_of(swarm)) == "2/3 managers reachable"
-    assert [n.node_id for n in removal_order(swarm, ["w1", "m2"])] == ["m2", "w1"]
+    assert [n.id for n in removal_order(swarm, ["w1", "m2"])] == ["m2", "w1"]
     assert quorum_of(swarm).without(swarm[1]) == Quorum(2, 2)
 
 
@@ -146,7 +149,7 @@ def test_removing_a_reachable_manager_that_would_break_the_majority_is_refused()
              reachable=i <= 3)
         for i in range(1, 6)
     ]  # fmt: skip
-    assert [n.node_id for n in removal_order(swarm, ["m4", "m5"])] == ["m4", "m5"]
+    assert [n.id for n in removal_order(swarm, ["m4", "m5"])] == ["m4", "m5"]
     with pytest.raises(QuorumLost, match="removing manager c-manager-1 would leave 2/4"):
         removal_order(swarm, ["m1"])
 
@@ -188,15 +191,27 @@ def test_node_inspect_documents_parse() -> None:
             "Status": {"State": "ready"},
         },
     ]
-    assert parse_swarm_nodes(docs) == [
+    assert [parse_node(doc) for doc in docs] == [
         SwarmNode(
             "abc",
             "c-manager-1",
+            "manager",
+            "active",
             "down",
-            NOW - datetime.timedelta(seconds=59.5),
-            True,
-            False,
+            0,
             {"cloudhp.role": "manager"},
+            reachability="unreachable",
+            since=NOW - datetime.timedelta(seconds=59.5),
         ),
-        SwarmNode("def", "c-worker-1", "ready", NOW - datetime.timedelta(hours=1), False, False),
+        SwarmNode(
+            "def",
+            "c-worker-1",
+            "worker",
+            "active",
+            "ready",
+            0,
+            {},
+            since=NOW - datetime.timedelta(hours=1),
+        ),
     ]
+    assert quorum_of([parse_node(doc) for doc in docs]) == Quorum(1, 0)

@@ -76,7 +76,7 @@ def test_a_dead_manager_is_skipped_and_the_next_one_answers() -> None:
     assert found is not None
     lead, clock, nodes = found
     assert (lead, clock) == ("c-manager-2", CLOCK)
-    assert [(n.node_id, n.hostname, n.state, n.reachable) for n in nodes] == [
+    assert [(n.id, n.hostname, n.state, n.reachable_manager) for n in nodes] == [
         ("m2", "c-manager-2", "ready", True)
     ]
     assert alive.asked == [SWARM_VIEW]

@@ -2,11 +2,11 @@
 
 import pytest
 
+from cloudhp.steps.health import has_quorum
 from cloudhp.steps.quorum import (
     Demotion,
     demotion_plan,
     describe_managers,
-    has_quorum,
     manager_counts,
     safe_to_demote,
 )
