@@ -61,8 +61,11 @@ Connect = Callable[[list[Node]], dict[str, SSHRunner]]
 
 @dataclass
 class ScaleIn:
+    """What a scale-in did, for init's report: the nodes removed and, first, the
+    volumes moved off them (each as `cloudhp volume move` reports it)."""
+
     removed: list[str] = field(default_factory=list)
-    moved_volumes: list[dict[str, object]] = field(default_factory=list)  # MoveReport's
+    moved_volumes: list[dict[str, object]] = field(default_factory=list)
 
 
 def _node(

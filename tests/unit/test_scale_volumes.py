@@ -1,8 +1,11 @@
 """Where a scale-in sends the volumes of the nodes it removes, and what it refuses."""
 
+from types import SimpleNamespace
+
 import pytest
 
-from cloudhp.errors import ConflictError, ExitStatus
+from cloudhp.errors import ConflictError, ExitStatus, WaitTimeout
+from cloudhp.flows import scale_nodes
 from cloudhp.flows.scale_nodes import held_volumes
 from cloudhp.steps.attached_volumes import Attached
 from cloudhp.steps.scale_plan import Candidate, HeldVolume, VolumeMove, plan_volume_moves
@@ -83,3 +86,58 @@ def test_a_volume_is_held_where_it_is_attached_else_where_it_is_recorded():
         HeldVolume("app_a", "w2"),
         HeldVolume("app_b", "w1", "x"),
     ]
+
+
+class Reporter:
+    def __init__(self):
+        self.said = []
+
+    def step(self, text):
+        self.said.append(text)
+
+
+def ctx():
+    return SimpleNamespace(
+        conn="conn", files="files", spec=SimpleNamespace(ssh_user="debian"), reporter=Reporter()
+    )
+
+
+LEAD_NODE = Node("m1", "manager", 1, True, "s-m1", "ACTIVE", "10.0.0.1", "172.24.4.9")
+NODES = [node("w2", "s2"), LEAD_NODE, node("w1", "s1")]
+MOVES = (VolumeMove("app_a", "w2", "w1"), VolumeMove("app_b", "w2", "w1"))
+
+
+def test_each_move_is_volume_moves_own_with_the_lead_first(monkeypatch):
+    asked = []
+
+    def move_volume(conn, nodes, logical, to, reporter, timeout):
+        asked.append((conn, nodes.lead.name, nodes.ssh_user, logical, to, timeout))
+        return SimpleNamespace(to_dict=lambda: {"volume": logical, "to_node": to})
+
+    monkeypatch.setattr(scale_nodes, "move_volume", move_volume)
+    done = scale_nodes._move_volumes(ctx(), NODES, LEAD_NODE, MOVES, 60.0)
+    assert asked == [
+        ("conn", "m1", "debian", "app_a", "w1", 60.0),
+        ("conn", "m1", "debian", "app_b", "w1", 60.0),
+    ]
+    assert done == [{"volume": "app_a", "to_node": "w1"}, {"volume": "app_b", "to_node": "w1"}]
+
+
+def test_a_failed_move_stops_the_scale_in_naming_how_to_complete_it(monkeypatch):
+    def move_volume(conn, nodes, logical, to, reporter, timeout):
+        raise WaitTimeout("the tasks of app-a stopping: not within 60s")
+
+    monkeypatch.setattr(scale_nodes, "move_volume", move_volume)
+    with pytest.raises(ConflictError) as caught:
+        scale_nodes._move_volumes(ctx(), NODES, LEAD_NODE, MOVES, 60.0)
+    assert caught.value.message == (
+        "scale-in stopped: volume app_a did not move from w2 to w1 (the tasks of app-a "
+        "stopping: not within 60s); no node was drained or deleted"
+    )
+    assert caught.value.hint == (
+        "`cloudhp volume move app_a --to w1` completes the move; then run the scale-in again"
+    )
+
+
+def test_no_moves_open_nothing():
+    assert scale_nodes._move_volumes(ctx(), NODES, LEAD_NODE, (), 60.0) == []
