@@ -25,7 +25,7 @@ from pathlib import Path
 from cloudhp.apps.model import BlockVolume
 from cloudhp.commands import registry as cmd
 from cloudhp.commands.registry import SERVICE, ca_path, hosts_command, login_command, trust_command
-from cloudhp.errors import CloudhpError, NotFoundError
+from cloudhp.errors import CloudhpError, ConflictError, NotFoundError
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
 from cloudhp.progress import Reporter
 from cloudhp.remote.parallel import in_parallel
@@ -122,16 +122,23 @@ def registry_access(nodes: ClusterNodes) -> RegistryAccess:
 
     Raises:
         NotFoundError: the cluster has no registry yet (the first deploy makes it).
+        ConflictError: it has one, but no node holds its volume now (a move under way).
     """
     folder = registry_dir(nodes.files.path)
     lead = nodes.runner(nodes.lead)
     running = lead.run(["docker", "service", "ls", "-q", "--filter", f"name={SERVICE}"]).stdout
-    holder = registry_holder(nodes) if running else None
     files = (folder / "password").is_file() and (folder / "ca.crt").is_file()
-    if not files or holder is None:
+    if not files or not running:
         raise NotFoundError(
             f"cluster {nodes.files.name} has no registry yet",
             hint="`cloudhp deploy FILE` (or `cloudhp service create`) makes it",
+        )
+    holder = registry_holder(nodes)
+    if holder is None:
+        raise ConflictError(
+            f"no node of cluster {nodes.files.name} holds the registry's volume "
+            f"{cmd.VOLUME} now: it is being moved",
+            hint="`cloudhp volumes` shows where the move is; try again once it is mounted",
         )
     address = registry_address(nodes)
     return RegistryAccess(

@@ -14,9 +14,15 @@ from typing import IO, Any
 import pytest
 
 from cloudhp.commands.registry import hosts_command, login_command, trust_command
-from cloudhp.errors import RemoteUnreachable
+from cloudhp.errors import ConflictError, NotFoundError, RemoteUnreachable
 from cloudhp.flows.nodes import ClusterNodes, RecordedNode
-from cloudhp.flows.registry import RegistryAccess, login_bastion, logout_bastion, point_registry
+from cloudhp.flows.registry import (
+    RegistryAccess,
+    login_bastion,
+    logout_bastion,
+    point_registry,
+    registry_access,
+)
 from cloudhp.progress import RecordingReporter
 from cloudhp.remote.runner import Result
 from cloudhp.state import ClusterFiles
@@ -162,3 +168,47 @@ def test_logout_removes_the_line(access: RegistryAccess) -> None:
     done = logout_bastion(access, run)
     assert ran[:2] == [["docker", "logout", f"{NAME}:5000"], hosts_command(NAME, None)]
     assert done["changed"] is False  # no line and no CA here: nothing to remove
+
+
+class Lead(HostsNode):
+    """The lead's answers to `docker service ls` and `docker node ls`."""
+
+    def __init__(self, service: str, labelled: str) -> None:
+        super().__init__(MANAGER.private_ip)
+        self.answers = {"service": service, "node": labelled}
+
+    def run(
+        self,
+        command: str | Sequence[str],
+        *,
+        stdin: IO[bytes] | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> Result:
+        argv = list(command) if not isinstance(command, str) else shlex.split(command)
+        assert argv[0] == "docker" and argv[2] == "ls", argv
+        return Result(self.host, shlex.join(argv), self.answers[argv[1]], "", 0)
+
+
+def access_of(tmp_path: Path, service: str, labelled: str) -> RegistryAccess:
+    folder = tmp_path / "registry"
+    folder.mkdir(exist_ok=True)
+    for name in ("password", "ca.crt"):
+        (folder / name).write_bytes(b"x")
+    nodes = cluster(tmp_path)
+    assert nodes.fakes is not None
+    nodes.fakes[MANAGER.name] = Lead(service, labelled)
+    return registry_access(nodes)
+
+
+def test_registry_access_names_the_holder_or_says_why_there_is_none(tmp_path: Path) -> None:
+    found = access_of(tmp_path, "abc123\n", f"{WORKER.name}\n")
+    assert (found.address, found.node, found.node_ip) == (
+        f"{NAME}:5000",
+        WORKER.name,
+        WORKER.private_ip,
+    )
+    with pytest.raises(NotFoundError, match="has no registry yet"):
+        access_of(tmp_path, "", "")
+    with pytest.raises(ConflictError, match="being moved"):
+        access_of(tmp_path, "abc123\n", "")
