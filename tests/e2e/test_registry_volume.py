@@ -1,7 +1,8 @@
 """The cluster registry on its own Cinder volume, on a localcloud cluster (1 manager,
 1 worker): a deploy of an image built here puts the registry on the worker (the volume
-goes to a node without the ingress) and every node's hosts line names the worker; the
-worker's container is killed as a power loss would; `cloudhp watch --once` passes
+goes to a node without the ingress) and every node's hosts line names the worker; a
+planned `cloudhp volume move` to the manager and back points every line at the holder
+each time; the worker's container is killed as a power loss would; `cloudhp watch --once` passes
 fence it, move the volume to the manager and point every reachable hosts line there;
 the registry then serves the image from the moved volume (each blob checked against
 its digest) and a deploy with one more replica converges.
@@ -70,6 +71,24 @@ def nodes(cli) -> dict[str, dict]:
     return {n["name"]: n for n in record["nodes"]}
 
 
+def line_for(cli, node_name: str) -> list[str]:
+    return [f"{nodes(cli)[node_name]['private_ip']} {NAME} # cloudhp registry"]
+
+
+def fetch_all(cli, node: str, image: str) -> list[str]:
+    """FETCH_ALL on `node`, again while the registry's new task starts (a bound on
+    tries, not a timed assertion); its output's words."""
+    repo, tag = image.removeprefix(f"{ADDRESS}/").rsplit(":", 1)
+    fetch = f"python3 -c {shlex.quote(FETCH_ALL)} {ADDRESS} {repo} {tag}"
+    for _ in range(60):
+        result = cli.run("ssh", node, "--", "sh", "-c", shlex.quote(fetch))
+        if result.returncode == 0:
+            break
+        time.sleep(2)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.split()
+
+
 def compose_file(folder: Path, base_image: str, replicas: int) -> Path:
     """A service built here (FROM the sample app), so deploy pushes it to the registry."""
     (folder / "web").mkdir(parents=True, exist_ok=True)
@@ -108,13 +127,25 @@ def test_the_registry_runs_on_its_volume_and_every_node_names_its_holder(cli, ap
     row = registry_row(cli)
     assert (row["state"], row["service"]) == ("mounted", "cloudhp-registry")
     assert "worker" in row["node"]  # the manager holds the ingress
-    ip = nodes(cli)[row["node"]]["private_ip"]
     for node in ("manager-1", "worker-1"):
-        assert hosts_lines(cli, node) == [f"{ip} {NAME} # cloudhp registry"]
+        assert hosts_lines(cli, node) == line_for(cli, row["node"])
     short = row["node"].removeprefix(f"{CLUSTER}-")
     stored = on_node(cli, short, f"ls /var/lib/cloudhp/volumes/{REGISTRY}/data/docker/registry/"
                      "v2/repositories/rv")  # fmt: skip
     assert stored.split() == ["web"]
+
+
+def test_a_planned_move_and_back_points_every_node_at_the_holder(cli, app) -> None:
+    worker = registry_row(cli)["node"]
+    manager = f"{CLUSTER}-manager-1"
+    (web,) = app["deployed"]["services"]
+    for to in (manager, worker):
+        moved = cli.json("volume", "move", REGISTRY, "--to", to)
+        assert moved["changed"] is True and moved["to_node"] == to
+        for node in ("manager-1", "worker-1"):
+            assert hosts_lines(cli, node) == line_for(cli, to)
+        # From the lead (the node logged in), by name, at wherever the volume went.
+        assert fetch_all(cli, "manager-1", web["image"])[0] == "blobs"
 
 
 def test_after_the_holder_is_lost_the_registry_serves_from_the_other_node(cli, app) -> None:
@@ -139,20 +170,11 @@ def test_after_the_holder_is_lost_the_registry_serves_from_the_other_node(cli, a
     assert (states[0]["from"], states[0]["to"]) == (holder["name"], manager)
     after = registry_row(cli)
     assert (after["node"], after["state"]) == (manager, "mounted")
-    ip = nodes(cli)[manager]["private_ip"]
-    assert hosts_lines(cli, "manager-1") == [f"{ip} {NAME} # cloudhp registry"]
+    assert hosts_lines(cli, "manager-1") == line_for(cli, manager)
 
     (web,) = app["deployed"]["services"]
-    repo_tag = web["image"].removeprefix(f"{ADDRESS}/")
-    repo, tag = repo_tag.rsplit(":", 1)
-    fetch = f"python3 -c {shlex.quote(FETCH_ALL)} {ADDRESS} {repo} {tag}"
-    for _ in range(60):  # Swarm starts the registry task on the manager meanwhile
-        result = cli.run("ssh", "manager-1", "--", "sh", "-c", shlex.quote(fetch))
-        if result.returncode == 0:
-            break
-        time.sleep(2)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.split()[0] == "blobs" and int(result.stdout.split()[1]) >= 2
+    words = fetch_all(cli, "manager-1", web["image"])  # Swarm starts the registry there
+    assert words[0] == "blobs" and int(words[1]) >= 2
     pulled = on_node(cli, "manager-1", f"docker pull -q {web['image']}")
     assert pulled.strip() == web["image"]
 
