@@ -2,14 +2,17 @@
 1 manager + 1 worker: a worker and two managers added, then removed again (managers
 3 -> 1 one demotion at a time) under steady traffic through the ingress, with no failed
 request and the Raft majority watched throughout, a service with a Cinder volume on a
-leaving manager brought back with its data on the worker that stays; and a scale-in
-that would strand the services' memory reservations refused with nothing changed."""
+leaving manager brought back with its data on the worker that stays; a scale-in that
+would strand the services' memory reservations refused with nothing changed; last, the
+worker now holding the volume killed, and repair refusing to replace it."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +194,35 @@ def test_a_scale_in_without_room_for_the_reservations_is_refused_and_changes_not
     record = json.loads((cli.home / "home" / "clusters" / CLUSTER / "cluster.json").read_text())
     assert (record["spec"]["managers"], record["spec"]["workers"]) == (1, 1)
     assert cli.json("rm", "--name", CLUSTER, f"{CLUSTER}-big")["removed"] == [f"{CLUSTER}-big"]
+
+
+def test_repair_leaves_a_lost_node_holding_a_volume_to_the_volume_controller(cli):
+    """The worker holding the keep service's volume killed as a power loss would: repair
+    (its dry run, then the real one) refuses to replace it, naming `cloudhp watch --once`,
+    and the volume stays attached to it."""
+    record = json.loads((cli.home / "home" / "clusters" / CLUSTER / "cluster.json").read_text())
+    worker = next(n for n in record["nodes"] if n["name"] == f"{CLUSTER}-worker-1")
+    label = f"label=cloudhp.localcloud.server={worker['server_id']}"
+    found = subprocess.run(
+        ["docker", "ps", "-q", "--filter", label], check=True, capture_output=True, text=True
+    )
+    [container] = found.stdout.split()
+    subprocess.run(["docker", "kill", container], check=True, capture_output=True)
+    deadline = time.monotonic() + 300  # until the Swarm shows it Down for 5 s, or Nova SHUTOFF
+    while True:
+        look = cli.run("repair", "--name", CLUSTER, "--down-after", "5", "--dry-run",
+                       "--output", "json")  # fmt: skip
+        if look.returncode != 0:
+            break
+        assert time.monotonic() < deadline, look.stdout
+        time.sleep(3)
+    for refused in (look, cli.run("repair", "--name", CLUSTER, "--down-after", "5",
+                                  "--output", "json")):  # fmt: skip
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        doc = json.loads(refused.stdout)
+        assert doc["message"].startswith("lost node(s) still hold a volume ("), doc
+        assert f"volume {VOLUME} on {CLUSTER}-worker-1" in doc["message"], doc
+        assert "`cloudhp watch --once` fences the lost node" in doc["hint"]
+    (row,) = [r for r in cli.json("volumes", "--name", CLUSTER)["volumes"] if r["name"] == VOLUME]
+    # Attached to the dead worker (found through the attachment, which answers no SSH).
+    assert (row["node"], row["state"]) == (f"{CLUSTER}-worker-1", "unreachable"), row
