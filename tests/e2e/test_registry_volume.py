@@ -2,10 +2,11 @@
 1 worker): a deploy of an image built here puts the registry on the worker (the volume
 goes to a node without the ingress) and every node's hosts line names the worker; a
 planned `cloudhp volume move` to the manager and back points every line at the holder
-each time; the worker's container is killed as a power loss would; `cloudhp watch --once` passes
-fence it, move the volume to the manager and point every reachable hosts line there;
-the registry then serves the image from the moved volume (each blob checked against
-its digest) and a deploy with one more replica converges.
+each time; the worker's container is killed as a power loss would; `cloudhp watch
+--once` passes fence it, move the volume to the manager and point every reachable
+hosts line there; the registry then serves the image from the moved volume (each blob
+checked against its digest), a deploy with one more replica converges, and `cloudhp
+repair` brings the worker back with its hosts line pointing at the manager.
 
 The tests run in order on one cluster: each one starts from where the last left it.
 """
@@ -188,3 +189,13 @@ def test_a_deploy_after_the_move_uses_the_moved_registry(cli, app) -> None:
     assert web["image"] == app["deployed"]["services"][0]["image"]
     (row,) = [s for s in cli.json("services")["services"] if s["name"] == "rv-web"]
     assert (row["running"], row["desired"]) == (2, 2)
+
+
+def test_the_repaired_worker_finds_the_registry_where_it_went(cli, app) -> None:
+    """`cloudhp repair` brings the lost worker back through init, whose registry step
+    writes its hosts line (it was down when the volume moved) and its trust."""
+    done = cli.json("repair", "--name", CLUSTER, "--down-after", "5")
+    assert f"{CLUSTER}-worker-1" in [r["name"] for r in done["repaired"]], done
+    assert hosts_lines(cli, "worker-1") == line_for(cli, f"{CLUSTER}-manager-1")
+    trusted = on_node(cli, "worker-1", f"test -s /etc/docker/certs.d/{ADDRESS}/ca.crt && echo yes")
+    assert trusted.strip() == "yes"
