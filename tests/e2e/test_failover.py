@@ -25,8 +25,8 @@ from typing import Any
 import openstack
 import pytest
 import requests
-import yaml
 
+from tests.e2e.cloud import connect
 from tests.e2e.pgclient import Pg, Writer, cluster_files, wait_for_answer
 
 pytestmark = pytest.mark.docker
@@ -37,14 +37,6 @@ VOLUME = "pg_pgdata"
 DOWN_AFTER = 10
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pg"
 MOVE = ["fence", "detach", "attach", "mount", "placement"]
-
-
-def connect(cli, cloud: str = "cloudhp-local") -> openstack.connection.Connection:
-    entry = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"][cloud]
-    return openstack.connect(
-        load_yaml_config=False, load_envvars=False, identity_api_version="3",
-        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
-    )  # fmt: skip
 
 
 def set_faults(cli, rules: list[dict[str, Any]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_init_local import admin_view
+from tests.e2e.cloud import connect
 
 pytestmark = pytest.mark.docker
 
@@ -12,7 +12,7 @@ NAME = "bad"
 
 
 def nothing_created(cli) -> None:
-    conn = admin_view(cli)
+    conn = connect(cli)
     tag = f"cloudhp-cluster={NAME}"
     assert list(conn.compute.servers(tags=tag)) == []
     assert list(conn.network.security_groups(tags=tag)) == []

@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
 import requests
-import yaml
+
+from tests.e2e.cloud import connect
 
 from .conftest import Cli
 
@@ -73,17 +73,9 @@ def faulty(tmp_path_factory: pytest.TempPathFactory, images: Any) -> Iterator[Cl
     cli.run("localcloud", "reset", "--yes", timeout=300)
 
 
-def _connect(cli: Cli, cloud: str) -> Any:
-    entry = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"][cloud]
-    return openstack.connect(
-        load_yaml_config=False, load_envvars=False, identity_api_version="3",
-        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
-    )  # fmt: skip
-
-
 def _faults(cli: Cli, then: list[dict[str, Any]]) -> dict[str, Any]:
     """The daemon's fault report, then `then` is put in force (its counts start at 0)."""
-    admin = _connect(cli, "cloudhp-local-admin")
+    admin = connect(cli, "cloudhp-local-admin")
     url = admin.auth["auth_url"].rsplit("/identity", 1)[0] + "/localcloud/faults"
     headers = {"X-Auth-Token": admin.session.get_token()}
     report = requests.get(url, headers=headers, timeout=30)
@@ -128,7 +120,7 @@ def test_init_and_teardown_ride_out_a_tenth_of_requests_failing(faulty: Cli) -> 
     assert sum(injected.values()) >= 1, report  # a tenth of ~50 requests: not vacuous
     assert report["injected"]["503"] + report["injected"]["429"] == len(logged)
 
-    conn = _connect(faulty, "cloudhp-local")
+    conn = connect(faulty, "cloudhp-local")
     servers = list(conn.compute.servers())
     assert sorted(s.name for s in servers) == [f"{CLUSTER}-manager-1", f"{CLUSTER}-worker-1"]
     assert _tagged(conn)["servers"] == sorted(s.name for s in servers)

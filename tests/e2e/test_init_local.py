@@ -9,23 +9,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-import openstack
 import pytest
 import yaml
+
+from tests.e2e.cloud import connect
 
 pytestmark = pytest.mark.docker
 
 CLUSTER = "e2e"
 TAG = f"cloudhp-cluster={CLUSTER}"
-
-
-def admin_view(cli) -> openstack.connection.Connection:
-    clouds = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"]
-    entry = clouds["cloudhp-local"]
-    return openstack.connect(
-        load_yaml_config=False, load_envvars=False, identity_api_version="3",
-        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
-    )  # fmt: skip
 
 
 def tagged(conn) -> dict[str, list[str]]:
@@ -82,7 +74,7 @@ def test_status_through_a_horizon_openrc_with_the_password_on_a_pipe(cli, cluste
 
 
 def test_status_with_an_application_credential(cli, cluster, tmp_path):
-    conn = admin_view(cli)
+    conn = connect(cli)
     user_id = conn.current_user_id
     cred = conn.identity.create_application_credential(user=user_id, name="e2e-appcred")
     try:
@@ -113,7 +105,7 @@ def test_init_killed_during_a_phase_is_completed_by_the_next_run(cli, cluster, p
     Each case grows the cluster (or, for the golden image, deletes it first) so that the
     killed run has something to do in that phase.
     """
-    conn = admin_view(cli)
+    conn = connect(cli)
     if phase == "golden image":
         for image in conn.image.images(tag="cloudhp-golden"):
             conn.image.delete_image(image)
@@ -139,7 +131,7 @@ def test_init_killed_during_a_phase_is_completed_by_the_next_run(cli, cluster, p
 
 
 def test_teardown_removes_everything_tagged_and_spares_the_rest(cli, cluster):
-    conn = admin_view(cli)
+    conn = connect(cli)
     bystander = conn.network.create_security_group(name=f"{CLUSTER}-sg-bystander")
     credential = Path(cli.env["CLOUDHP_HOME"]) / "clusters" / CLUSTER / "clouds.yaml"
     assert stat.S_IMODE(credential.stat().st_mode) == 0o600

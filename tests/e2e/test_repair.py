@@ -18,22 +18,14 @@ import urllib.request
 
 import openstack
 import pytest
-import yaml
+
+from tests.e2e.cloud import connect
 
 pytestmark = pytest.mark.docker
 
 CLUSTER = "rep"
 TAG = f"cloudhp-cluster={CLUSTER}"
 DOWN_AFTER = "5"
-
-
-def admin_view(cli) -> openstack.connection.Connection:
-    clouds = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"]
-    entry = clouds["cloudhp-local"]
-    return openstack.connect(
-        load_yaml_config=False, load_envvars=False, identity_api_version="3",
-        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +39,7 @@ def cluster(cli):
 
 @pytest.fixture(scope="module")
 def cloud(cli, cluster):
-    return admin_view(cli)
+    return connect(cli)
 
 
 def servers(cloud) -> dict[str, openstack.compute.v2.server.Server]:

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import openstack
 import pytest
-import yaml
+
+from tests.e2e.cloud import connect
 
 pytestmark = pytest.mark.docker
 
@@ -33,14 +33,6 @@ def cron() -> Iterator[None]:
         subprocess.run(["pkill", "-x", "cron"], check=False)
 
 
-def project_view(cli) -> openstack.connection.Connection:
-    entry = yaml.safe_load((cli.home / "clouds.yaml").read_text())["clouds"]["cloudhp-local"]
-    return openstack.connect(
-        load_yaml_config=False, load_envvars=False, identity_api_version="3",
-        region_name=entry.get("region_name", "RegionOne"), **entry["auth"],
-    )  # fmt: skip
-
-
 def crontab() -> str:
     return subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
 
@@ -49,7 +41,7 @@ def test_cron_fires_the_teardown_on_the_clusters_credential_alone(cli, cron):
     cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "0")
     credential = Path(cli.env["CLOUDHP_HOME"]) / "clusters" / CLUSTER / "clouds.yaml"
     secret = credential.read_text().split("application_credential_secret:")[1].split()[0]
-    conn = project_view(cli)
+    conn = connect(cli)
     job = cli.json("teardown", "--name", CLUSTER, "--after", "1m", "--yes")
     try:
         line = next(entry for entry in crontab().splitlines() if job["id"] in entry)
