@@ -118,16 +118,51 @@ def find_service(lead: Runner, public_name: str) -> Running:
     )
 
 
+def running_tasks_command(swarm_names: Sequence[str]) -> list[str]:
+    """A line per task the Swarm still means to run (task id, name, current state)."""
+    return [
+        "docker", "service", "ps",
+        "--filter", "desired-state=running",
+        "--format", "{{.ID}} {{.Name}} {{.CurrentState}}",
+        *swarm_names,
+    ]  # fmt: skip
+
+
+def parse_running_tasks(text: str, swarm_names: Sequence[str]) -> dict[str, int]:
+    """Tasks Running per service, each task id once (the 20.10 CLI may repeat a task
+    when given several services, as `docker node ps` does with several nodes)."""
+    seen: set[str] = set()
+    counts = dict.fromkeys(swarm_names, 0)
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[2] != "Running" or parts[0] in seen:
+            continue
+        seen.add(parts[0])
+        service = parts[1].rsplit(".", 1)[0]
+        if service in counts:
+            counts[service] += 1
+    return counts
+
+
 def task_counts(lead: Runner, swarm_names: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """(running, desired) per service, as `docker service ls` counts them."""
+    """(running, desired) per service.
+
+    Desired is `docker service ls`'s; running counts only tasks whose desired state is
+    still running. `service ls` also counts the tasks of a node that went Down: the
+    Swarm has shut them down (desired state) but cannot hear that they stopped, so they
+    show "Running" for as long as the node is gone (3/1), and a deploy after a node's
+    loss would wait for a count that never comes down."""
     out = lead.run(["docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"]).stdout
-    counts: dict[str, tuple[int, int]] = {}
+    desired: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0] in swarm_names and "/" in parts[1]:
-            running, desired = parts[1].split("/")[:2]
-            counts[parts[0]] = (int(running), int(desired.split()[0]))
-    return counts
+            desired[parts[0]] = int(parts[1].split("/")[1].split()[0])
+    if not desired:
+        return {}
+    names = sorted(desired)
+    running = parse_running_tasks(lead.run(running_tasks_command(names)).stdout, names)
+    return {name: (running[name], wanted) for name, wanted in desired.items()}
 
 
 def deploy_stack(lead: Runner, project: str, text: str, prune: bool) -> None:

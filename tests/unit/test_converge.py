@@ -65,6 +65,13 @@ class ScriptedSwarm:
         elif argv[:3] == ["docker", "service", "ls"]:
             out = "\n".join(f"{d['Spec']['Name']} {replicas}" for d in docs)
             self.polls += 1
+        elif argv[:3] == ["docker", "service", "ps"] and "desired-state=running" in argv:
+            running = int(replicas.split("/")[0])
+            out = "\n".join(
+                f"t{d['Spec']['Name']}{i} {d['Spec']['Name']}.{i} Running 5 seconds ago"
+                for d in docs
+                for i in range(1, running + 1)
+            )
         elif argv[:3] == ["docker", "service", "ps"]:
             out = "shop_web.3@node-2 Failed 5 seconds ago task: non-zero exit (1)"
         elif argv[:3] == ["docker", "service", "logs"]:
@@ -154,3 +161,32 @@ def test_a_service_placed_on_a_volume_s_node_names_the_volume() -> None:
     }
     assert parse_service(doc).volumes == ("counter_data",)
     assert parse_service({"Spec": {"Name": "plain"}}).volumes == ()
+
+
+def test_tasks_of_a_node_that_went_down_do_not_count_as_running() -> None:
+    """`service ls` says 3/1 while two tasks sit on Down nodes (shut down by the Swarm,
+    never heard of again); only the one whose desired state is running counts."""
+    from cloudhp.steps.services import parse_running_tasks, running_tasks_command, task_counts
+
+    listed = "\n".join([
+        "a1 pg_db.1 Running 3 minutes ago",
+        "a1 pg_db.1 Running 3 minutes ago",  # repeated by the CLI for a second service
+        "b2 web.1 Starting 2 seconds ago",
+        "c3 web.2 Running 1 minute ago",
+        "d4 other.1 Running 1 minute ago",
+    ])  # fmt: skip
+    assert parse_running_tasks(listed, ["pg_db", "web"]) == {"pg_db": 1, "web": 1}
+
+    class Lead:
+        host = "10.0.0.5"
+
+        def run(self, command: Sequence[str], **_: object) -> Result:
+            argv = list(command)
+            if argv[:3] == ["docker", "service", "ls"]:
+                out = "pg_db 3/1\nweb 1/2\nother 1/1"
+            else:
+                assert argv == running_tasks_command(["pg_db", "web"]), argv
+                out = listed
+            return Result(self.host, shlex.join(argv), out, "", 0)
+
+    assert task_counts(Lead(), ["pg_db", "web"]) == {"pg_db": (1, 1), "web": (1, 2)}  # type: ignore[arg-type]
