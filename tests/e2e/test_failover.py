@@ -4,7 +4,8 @@ a bastion, and node containers killed (`docker kill`: a power loss) or frozen (`
 pause`: a hung VM, ACTIVE in Nova but deaf to SSH and Swarm).
 
 The tests run in order on one cluster, each from where the last left it: the volume
-goes back and forth between the two workers. All along, a thread reads Cinder's and
+goes back and forth between the two workers; last, the registry's own volume follows
+its node's death to the manager. All along, a thread reads Cinder's and
 Nova's views every second and records any volume shown attached to two servers.
 """
 
@@ -37,6 +38,30 @@ VOLUME = "pg_pgdata"
 DOWN_AFTER = 10
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pg"
 MOVE = ["fence", "detach", "attach", "mount", "placement"]
+REGISTRY = "cloudhp_registry"
+REGISTRY_NAME = f"registry.{CLUSTER}.cloudhp.internal"
+REGISTRY_ADDRESS = f"{REGISTRY_NAME}:5000"
+
+# Every blob of the image's manifest, fetched from the registry with the lead's login
+# and checked against its digest: the registry's storage, not an engine's cache.
+FETCH_ALL = r"""
+import hashlib, json, os, ssl, sys, urllib.request
+address, repo, tag = sys.argv[1:4]
+auths = json.load(open(os.path.expanduser("~/.docker/config.json")))["auths"]
+headers = {"Authorization": "Basic " + auths[address]["auth"],
+           "Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+ctx = ssl.create_default_context(cafile=f"/etc/docker/certs.d/{address}/ca.crt")
+def get(path):
+    req = urllib.request.Request(f"https://{address}/v2/{repo}/{path}", headers=headers)
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+        return resp.read()
+manifest = json.loads(get(f"manifests/{tag}"))
+blobs = [manifest["config"]] + manifest["layers"]
+for blob in blobs:
+    body = get("blobs/" + blob["digest"])
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == blob["digest"], blob["digest"]
+print("blobs", len(blobs))
+"""
 
 
 def set_faults(cli, rules: list[dict[str, Any]]) -> None:
@@ -116,12 +141,13 @@ class Controller:
 
 
 @pytest.fixture(scope="module")
-def cluster(cli, tmp_path_factory) -> Iterator[None]:
+def cluster(cli, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The first deploy's report, and the compose file under `compose`."""
     copy = tmp_path_factory.mktemp("pg") / "pg"
     shutil.copytree(EXAMPLE, copy)
     cli.json("init", "--cloud", "local", "--name", CLUSTER, "--workers", "2")
-    cli.json("deploy", str(copy / "docker-compose.yml"), "--name", CLUSTER)
-    yield
+    compose = str(copy / "docker-compose.yml")
+    yield cli.json("deploy", compose, "--name", CLUSTER) | {"compose": compose}
     cli.run("teardown", "--name", CLUSTER, "--yes", "--volumes", timeout=600)
 
 
@@ -153,8 +179,8 @@ def pg(cli, cluster) -> Pg:
     return client
 
 
-def volume_row(cli) -> dict[str, Any]:
-    (row,) = [v for v in cli.json("volumes", "--name", CLUSTER)["volumes"] if v["name"] == VOLUME]
+def volume_row(cli, volume: str = VOLUME) -> dict[str, Any]:
+    (row,) = [v for v in cli.json("volumes", "--name", CLUSTER)["volumes"] if v["name"] == volume]
     return row
 
 
@@ -167,11 +193,13 @@ def audit(cli, volume: str | None = VOLUME) -> list[dict[str, str]]:
     return [entry for entry in lines if volume is None or entry["volume"] == volume]
 
 
-def wait_for_step(cli, since: int, step: str, timeout: float = 180, every: float = 0.5) -> list:
+def wait_for_step(
+    cli, since: int, step: str, timeout: float = 180, every: float = 0.5, volume: str = VOLUME
+) -> list:
     """The volume's audit entries after the first `since`, once one of them is `step`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        entries = audit(cli)[since:]
+        entries = audit(cli, volume)[since:]
         if any(e["step"] == step for e in entries):
             return entries
         time.sleep(every)
@@ -311,7 +339,7 @@ def test_a_short_freeze_moves_nothing(cli, cloud, controller, poller, pg) -> Non
     finally:
         docker("unpause", container)
     wait_until("Ready again", lambda: swarm_status(cli, holder) == "ready", 90)
-    time.sleep(DOWN_AFTER + 5)  # a controller that misjudged it would have started by now
+    time.sleep(DOWN_AFTER)  # a controller that misjudged it would have started by now
     assert audit(cli)[since:] == []
     assert volume_row(cli)["node"] == holder
     assert pg.rows() is not None and pg.node == holder
@@ -369,7 +397,11 @@ def test_a_failing_nova_stop_moves_nothing_until_the_fence_is_confirmed(
     assert next(e for e in entries if e["step"] == "fenced")["detail"] == "confirmed by hand"
     answer = wait_for_answer(Pg(pg.files), other_than=holder, deadline=time.monotonic() + 120)
     assert answer is not None and set(pg.acknowledged) <= answer[1]
+    # Any other volume of that node (the registry's, when it was there) waits in
+    # FENCE_PENDING too; the controller completes it now that Nova shows the node off.
     controller.start()
+    rows = lambda: cli.json("volumes", "--name", CLUSTER)["volumes"]  # noqa: E731
+    wait_until("no volume FENCE_PENDING", lambda: all(r["node"] != holder for r in rows()))
     start_again(cli, cloud, holder)
 
 
@@ -399,7 +431,76 @@ def test_a_controller_killed_after_detach_and_after_attach_completes_the_move(
     assert volume_row(cli)["state"] == "mounted"
     answer = wait_for_answer(Pg(pg.files), other_than=holder, deadline=time.monotonic() + 120)
     assert answer is not None and set(pg.acknowledged) <= answer[1]
-    start_again(cli, cloud, holder)
+
+
+def hosts_lines(cli, node: str) -> list[str]:
+    found = on_node(cli, node, f"grep -w {REGISTRY_NAME} /etc/hosts || true")
+    assert found.returncode == 0, found.stderr
+    return found.stdout.splitlines()
+
+
+def line_for(pg: Pg, node: str) -> list[str]:
+    (ip,) = [n["private_ip"] for n in pg.files.read_record()["nodes"] if n["name"] == node]
+    return [f"{ip} {REGISTRY_NAME} # cloudhp registry"]
+
+
+def fetch_all(cli, node: str, image: str) -> list[str]:
+    """FETCH_ALL on `node`, again while the registry's new task starts (a bound on
+    tries, not a timed assertion); its output's words."""
+    repo, tag = image.removeprefix(f"{REGISTRY_ADDRESS}/").rsplit(":", 1)
+    fetch = f"python3 -c {shlex.quote(FETCH_ALL)} {REGISTRY_ADDRESS} {repo} {tag}"
+    for _ in range(60):
+        result = on_node(cli, node, fetch)
+        if result.returncode == 0:
+            break
+        time.sleep(2)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.split()
+
+
+def test_the_registry_s_images_outlive_its_node(cli, cloud, cluster, controller, pg) -> None:
+    """The registry's volume on the one worker still up (moved there by hand with
+    `volume move` if it is not), then that worker killed: the controller moves it to
+    the manager, the hosts lines follow, every blob is served from the moved volume
+    and a deploy pushes nothing again."""
+    manager = f"{CLUSTER}-manager-1"
+    (worker,) = [
+        n["name"] for n in pg.files.read_record()["nodes"]
+        if "worker" in n["name"] and server_of(cloud, n["name"]).status == "ACTIVE"
+    ]  # fmt: skip
+    if volume_row(cli, REGISTRY)["node"] != worker:
+        moved = cli.json("volume", "move", REGISTRY, "--to", worker, "--name", CLUSTER)
+        assert moved["changed"] is True and moved["to_node"] == worker
+        for node in (manager, worker):
+            assert hosts_lines(cli, node) == line_for(pg, worker)
+    since = len(audit(cli, REGISTRY))
+    docker("kill", node_container(cloud, worker))
+    entries = wait_for_step(cli, since, "done", volume=REGISTRY)
+    in_order(entries, ["detect", *MOVE, "done"])
+    after = volume_row(cli, REGISTRY)
+    assert (after["node"], after["state"]) == (manager, "mounted")
+    assert hosts_lines(cli, manager) == line_for(pg, manager)
+    (db,) = cluster["services"]
+    words = fetch_all(cli, manager, db["image"])  # Swarm starts the registry there
+    assert words[0] == "blobs" and int(words[1]) >= 2, words
+    again = cli.json("deploy", cluster["compose"], "--name", CLUSTER)
+    phases = {p["phase"]: p["changed"] for p in again["phases"]}
+    assert phases["images"] is False, phases  # the moved volume holds what was pushed
+    answer = wait_for_answer(Pg(pg.files), other_than=worker, deadline=time.monotonic() + 120)
+    assert answer is not None and set(pg.acknowledged) <= answer[1]
+
+
+def test_repair_replaces_the_dead_workers_once_their_volumes_have_moved(cli, pg) -> None:
+    """Nothing is attached to the two dead workers any more, so repair replaces them, and
+    init's registry step gives the new ones the hosts line (pointing at the manager,
+    where the registry went while they were down) and the CA."""
+    done = cli.json("repair", "--name", CLUSTER, "--down-after", "5")
+    workers = sorted(f"{CLUSTER}-worker-{i}" for i in (1, 2))
+    assert sorted(r["name"] for r in done["repaired"]) == workers, done
+    for worker in workers:
+        assert hosts_lines(cli, worker) == line_for(pg, f"{CLUSTER}-manager-1")
+        ca = f"/etc/docker/certs.d/{REGISTRY_ADDRESS}/ca.crt"
+        assert on_node(cli, worker, f"test -s {ca}").returncode == 0
 
 
 def test_no_volume_was_ever_attached_to_two_servers(poller) -> None:
